@@ -1,0 +1,16 @@
+//! # kubepkg_platform
+//!
+//! The platform layer: vendor adapters (TKE, ACK, Rancher, ACR, Harbor) and a core layer that queries each cluster's Kubernetes API directly.
+//!
+//! ```
+//! use kubepkg_platform::Error;
+//! use kubepkg_util::ErrorKind;
+//!
+//! let err = Error::Invalid("empty name".into());
+//! assert_eq!(err.kind(), ErrorKind::Invalid);
+//! ```
+#![warn(missing_docs)]
+
+pub mod error;
+
+pub use error::{Error, Result};
