@@ -1,1 +1,58 @@
-fn main() {}
+//! `cargo xtask`: the project's task runner.
+//!
+//! ```text
+//! cargo xtask env up|down|status      the local environment of real servers
+//! cargo xtask env start|stop|restart NAME
+//! cargo xtask test [--down]           env up + fmt + clippy + doc + tests
+//! cargo xtask demo                    env up + the platform tour
+//! cargo xtask bench NAME              one benchmark, kubepkg vs its peer
+//! cargo xtask fuzz [SECONDS]          every fuzz target for a bounded time
+//! ```
+
+mod benches;
+mod env;
+mod gobuild;
+mod sh;
+mod tasks;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "usage: cargo xtask <command>
+
+commands:
+  env up [NAME...]          start the local environment (all servers, or the named ones)
+  env down                  stop every server and remove its state
+  env status                each server with its health
+  env start|stop|restart NAME
+                            act on one server (etcd, kube-apiserver, kube-controller-manager,
+                            kube-scheduler, kwok, minio, rabbitmq, docker, registry, postgres)
+  env build                 only build / download what the servers need (into ~/.cache/kubepkg)
+  test [--down]             env up, fmt check, clippy -D warnings, doc, cargo test --workspace
+  demo                      env up, then the tour of the platform
+  bench NAME                run one benchmark with its peer and print the ratio (`bench list`)
+  fuzz [SECONDS]            run every fuzz target for SECONDS (default 30) each
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let result = match args.as_slice() {
+        ["env", rest @ ..] => env::command(rest),
+        ["test", rest @ ..] => tasks::test(rest),
+        ["demo", rest @ ..] => tasks::demo(rest),
+        ["bench", rest @ ..] => tasks::bench(rest),
+        ["fuzz", rest @ ..] => tasks::fuzz(rest),
+        ["help"] | ["--help"] | ["-h"] | [] => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        _ => Err(format!("unknown command {:?}\n\n{USAGE}", args.join(" "))),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

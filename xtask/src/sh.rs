@@ -1,0 +1,158 @@
+//! Small helpers for running commands and waiting on conditions.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Result type of every xtask step: the error is a message for the user.
+pub type Res<T = ()> = Result<T, String>;
+
+/// The workspace root (parent of `xtask/`).
+pub fn workspace_root() -> PathBuf {
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    here.parent().map(Path::to_path_buf).unwrap_or(here)
+}
+
+/// `~/.cache/kubepkg` (or `$KUBEPKG_CACHE`): builds and downloads, kept across `down`.
+pub fn cache_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("KUBEPKG_CACHE") {
+        return PathBuf::from(dir);
+    }
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/tmp"));
+    home.join(".cache").join("kubepkg")
+}
+
+/// Runs a command to completion, inheriting stdio; fails with a message naming it.
+pub fn run(cmd: &mut Command) -> Res {
+    let desc = describe(cmd);
+    let status = cmd
+        .status()
+        .map_err(|e| format!("could not run `{desc}`: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`{desc}` failed with {status}"))
+    }
+}
+
+/// Runs a command and returns its stdout; stderr is included in the error.
+pub fn output(cmd: &mut Command) -> Res<String> {
+    let desc = describe(cmd);
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("could not run `{desc}`: {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(format!(
+            "`{desc}` failed with {}: {}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim(),
+            String::from_utf8_lossy(&out.stdout).trim()
+        ))
+    }
+}
+
+/// Runs a command quietly and tells whether it succeeded.
+pub fn succeeds(cmd: &mut Command) -> bool {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// A readable form of a command line.
+pub fn describe(cmd: &Command) -> String {
+    let mut s = cmd.get_program().to_string_lossy().into_owned();
+    for a in cmd.get_args() {
+        s.push(' ');
+        s.push_str(&a.to_string_lossy());
+    }
+    s
+}
+
+/// Polls `check` until it returns true or `timeout` passes.
+pub fn wait_until(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    loop {
+        if check() {
+            return true;
+        }
+        if start.elapsed() > timeout {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// `n` random bytes as lowercase hex, from the kernel's generator.
+pub fn random_hex(n: usize) -> Res<String> {
+    use std::io::Read;
+    let mut buf = vec![0u8; n];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut buf))
+        .map_err(|e| format!("reading /dev/urandom: {e}"))?;
+    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Whether an executable named `name` is on `PATH`.
+pub fn on_path(name: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
+        .unwrap_or(false)
+}
+
+/// Creates a directory and its parents.
+pub fn mkdir(p: &Path) -> Res {
+    std::fs::create_dir_all(p).map_err(|e| format!("creating {}: {e}", p.display()))
+}
+
+/// Writes a file, creating parent directories.
+pub fn write(p: &Path, contents: impl AsRef<[u8]>) -> Res {
+    if let Some(parent) = p.parent() {
+        mkdir(parent)?;
+    }
+    std::fs::write(p, contents).map_err(|e| format!("writing {}: {e}", p.display()))
+}
+
+/// Reads a file to a string.
+pub fn read(p: &Path) -> Res<String> {
+    std::fs::read_to_string(p).map_err(|e| format!("reading {}: {e}", p.display()))
+}
+
+/// The last `n` lines of a log file, for error messages.
+pub fn tail(p: &Path, n: usize) -> String {
+    match std::fs::read_to_string(p) {
+        Ok(s) => {
+            let lines: Vec<&str> = s.lines().collect();
+            let start = lines.len().saturating_sub(n);
+            lines[start..].join("\n")
+        }
+        Err(_) => String::from("(no log)"),
+    }
+}
+
+/// HTTP status of a GET with curl (0 when nothing answered). `extra` are curl args.
+pub fn http_status(url: &str, extra: &[&str]) -> u16 {
+    let mut cmd = Command::new("curl");
+    cmd.args([
+        "-s",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "--max-time",
+        "3",
+    ])
+    .args(extra)
+    .arg(url);
+    output(&mut cmd)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
+}
