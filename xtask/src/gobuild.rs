@@ -11,6 +11,8 @@ pub struct GoTool {
     pub key: &'static str,
     /// Binaries the build produces.
     pub bins: &'static [&'static str],
+    /// Extra `-X` link flags (version stamps).
+    pub xflags: &'static [&'static str],
     /// How to build it.
     pub how: How,
 }
@@ -29,6 +31,19 @@ pub enum How {
 /// Kubernetes release the control plane is built from (k8s-openapi feature `v1_35`).
 pub const KUBERNETES_VERSION: &str = "v1.35.4";
 
+/// A module build has no git metadata: stamp the release into the binaries so
+/// `/version` answers like a released server (clients check it).
+const K8S_VERSION_FLAGS: &[&str] = &[
+    "k8s.io/component-base/version.gitVersion=v1.35.4",
+    "k8s.io/component-base/version.gitMajor=1",
+    "k8s.io/component-base/version.gitMinor=35",
+    "k8s.io/component-base/version.gitTreeState=clean",
+    "k8s.io/component-base/version.buildDate=2026-01-01T00:00:00Z",
+    "k8s.io/client-go/pkg/version.gitVersion=v1.35.4",
+    "k8s.io/client-go/pkg/version.gitMajor=1",
+    "k8s.io/client-go/pkg/version.gitMinor=35",
+];
+
 pub const KUBERNETES: GoTool = GoTool {
     key: "kubernetes-v1.35.4",
     bins: &[
@@ -36,6 +51,7 @@ pub const KUBERNETES: GoTool = GoTool {
         "kube-controller-manager",
         "kube-scheduler",
     ],
+    xflags: K8S_VERSION_FLAGS,
     how: How::Module {
         dir: "xtask/go/kubernetes",
         pkgs: &[
@@ -49,6 +65,7 @@ pub const KUBERNETES: GoTool = GoTool {
 pub const KUBECTL: GoTool = GoTool {
     key: "kubectl-v1.35.4",
     bins: &["kubectl"],
+    xflags: K8S_VERSION_FLAGS,
     how: How::Module {
         dir: "xtask/go/kubernetes",
         pkgs: &["k8s.io/kubernetes/cmd/kubectl"],
@@ -58,6 +75,7 @@ pub const KUBECTL: GoTool = GoTool {
 pub const KWOK: GoTool = GoTool {
     key: "kwok-v0.7.0",
     bins: &["kwok"],
+    xflags: &[],
     how: How::Install(&["sigs.k8s.io/kwok/cmd/kwok@v0.7.0"]),
 };
 
@@ -65,6 +83,7 @@ pub const KWOK: GoTool = GoTool {
 pub const MINIO: GoTool = GoTool {
     key: "minio-20260212201848",
     bins: &["minio"],
+    xflags: &[],
     how: How::Install(&["github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c"]),
 };
 
@@ -79,9 +98,28 @@ impl GoTool {
         self.dir().join(name)
     }
 
-    /// Whether every binary is already in the cache.
+    /// Whether every binary is already in the cache, built by this recipe.
     pub fn is_built(&self) -> bool {
         self.bins.iter().all(|b| self.bin(b).is_file())
+            && std::fs::read_to_string(self.dir().join(".recipe")).ok().as_deref() == Some(&self.recipe())
+    }
+
+    fn ldflags(&self) -> String {
+        let mut f = String::from("-ldflags=-s -w");
+        for x in self.xflags {
+            f.push_str(" -X ");
+            f.push_str(x);
+        }
+        f
+    }
+
+    /// What was built and how: a change invalidates the cached binaries.
+    fn recipe(&self) -> String {
+        let what = match &self.how {
+            How::Install(p) => p.join(" "),
+            How::Module { dir, pkgs } => format!("{dir}: {}", pkgs.join(" ")),
+        };
+        format!("{}\n{what}\n{}\n", self.key, self.ldflags())
     }
 
     /// Builds into the cache unless already there.
@@ -116,14 +154,14 @@ impl GoTool {
                 for p in *pkgs {
                     let mut c = go();
                     c.env("GOBIN", &tmp)
-                        .args(["install", "-trimpath", "-ldflags=-s -w", p]);
+                        .args(["install", "-trimpath", &self.ldflags(), p]);
                     cmds.push(c);
                 }
             }
             How::Module { dir: mdir, pkgs } => {
                 let mut c = go();
                 c.current_dir(sh::workspace_root().join(mdir))
-                    .args(["build", "-trimpath", "-ldflags=-s -w", "-o"])
+                    .args(["build", "-trimpath", &self.ldflags(), "-o"])
                     .arg(format!("{}/", tmp.display()))
                     .args(*pkgs);
                 cmds.push(c);
@@ -151,6 +189,7 @@ impl GoTool {
                 ));
             }
         }
+        sh::write(&tmp.join(".recipe"), self.recipe())?;
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::rename(&tmp, &dir)
             .map_err(|e| format!("moving {} into place: {e}", dir.display()))?;
