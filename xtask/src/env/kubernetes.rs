@@ -336,17 +336,19 @@ pub fn start(ctx: &Ctx, name: &str) -> Res {
     proc::spawn(ctx, name, &bin, &argv, &[])?;
     let limit = Duration::from_secs(if name == "kube-apiserver" { 120 } else { 60 });
     let mut last = String::new();
-    let ok = sh::wait_until(limit, || match health(ctx, name) {
+    let mut exited = false;
+    sh::wait_until(limit, || match health(ctx, name) {
         Ok(_) => true,
         Err(e) => {
             last = e;
-            proc::alive_pid(ctx, name).is_some() || {
-                last = format!("process exited ({last})");
-                false
-            }
+            // Stop waiting early when the process is gone.
+            exited = proc::alive_pid(ctx, name).is_none();
+            exited
         }
     });
-    if ok {
+    if exited {
+        Err(format!("the process exited ({last})"))
+    } else if health(ctx, name).is_ok() {
         Ok(())
     } else {
         Err(format!("not healthy after {limit:?}: {last}"))
