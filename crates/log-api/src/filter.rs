@@ -125,6 +125,7 @@ impl SharedFilter {
 pub(crate) struct FilterHandle {
     reload: reload::Handle<Targets, Registry>,
     shared: Arc<SharedFilter>,
+    dispatch: tracing::Dispatch,
     global: Arc<std::sync::atomic::AtomicBool>,
 }
 
@@ -132,10 +133,12 @@ impl FilterHandle {
     pub(crate) fn new(
         reload: reload::Handle<Targets, Registry>,
         shared: Arc<SharedFilter>,
+        dispatch: tracing::Dispatch,
     ) -> Self {
         FilterHandle {
             reload,
             shared,
+            dispatch,
             global: Arc::default(),
         }
     }
@@ -150,8 +153,10 @@ impl FilterHandle {
         let targets = parse(directives)?;
         let max = max_level(&targets);
         self.shared.set(targets.clone());
-        self.reload
-            .reload(targets)
+        // Reloading rebuilds tracing's callsite interest and global max
+        // level. While only one dispatcher exists, tracing computes those
+        // from the calling thread's default dispatcher, so make it ours.
+        tracing::dispatcher::with_default(&self.dispatch, || self.reload.reload(targets))
             .map_err(|e| Error::Unavailable(format!("filter reload failed: {e}")))?;
         if self.global.load(std::sync::atomic::Ordering::Acquire) {
             log::set_max_level(to_log_level_filter(max));

@@ -221,3 +221,13 @@ pub fn set_filter(directives: &str) -> Result<()> {
         .filter
         .set(directives)
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn pipeline_and_guard_are_shareable() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<crate::Pipeline>();
+        assert_send_sync::<crate::LogGuard>();
+    }
+}

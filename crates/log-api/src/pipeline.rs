@@ -78,7 +78,10 @@ impl Pipeline {
         self.slog.clone()
     }
 
-    /// A `log` logger writing into this pipeline.
+    /// A `log` logger writing into this pipeline. Note that the `log!`
+    /// macros, even with `logger:`, first check `log`'s process-wide
+    /// maximum level (`log::max_level()`), which only [`init`](crate::init)
+    /// sets; call `log::set_max_level` yourself when using a scoped pipeline.
     pub fn log_logger(&self) -> &dyn log::Log {
         &*self.log
     }
@@ -264,6 +267,7 @@ fn assemble(config: &LogConfig, sinks: Vec<Sink>, color: bool) -> Result<Pipelin
         }
     };
 
+    let filter = FilterHandle::new(reload_handle, shared, dispatch.clone());
     Ok(Pipeline {
         backend: config.backend,
         dispatch,
@@ -272,7 +276,7 @@ fn assemble(config: &LogConfig, sinks: Vec<Sink>, color: bool) -> Result<Pipelin
         max_level,
         guard: LogGuard {
             writer,
-            filter: FilterHandle::new(reload_handle, shared),
+            filter,
             worker,
         },
     })

@@ -58,11 +58,12 @@ thread_local! {
 fn new_json(buf: SharedBuf) -> JsonDrain {
     slog_json::Json::new(buf)
         .set_newlines(true)
+        // `slog` serialises these last to first.
         .add_key_value(slog::o!(
-            "timestamp" => slog::PushFnValue(|_, ser| ser.emit(Timestamp::now().as_str())),
-            "level" => slog::FnValue(|record| level_name(record.level())),
-            "target" => slog::PushFnValue(|record, ser| ser.emit(target_of(record))),
             "message" => slog::PushFnValue(|record, ser| ser.emit(record.msg())),
+            "target" => slog::PushFnValue(|record, ser| ser.emit(target_of(record))),
+            "level" => slog::FnValue(|record| level_name(record.level())),
+            "timestamp" => slog::PushFnValue(|_, ser| ser.emit(Timestamp::now().as_str())),
         ))
         .build()
 }

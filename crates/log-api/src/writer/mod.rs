@@ -132,7 +132,8 @@ impl<'a> MakeWriter<'a> for NonBlocking {
 pub(crate) struct WorkerGuard {
     tx: SyncSender<Msg>,
     stats: Arc<Stats>,
-    done: Receiver<()>,
+    // A mutex only to make the guard `Sync`; used once, on shutdown.
+    done: std::sync::Mutex<Receiver<()>>,
     handle: Option<JoinHandle<()>>,
 }
 
@@ -163,7 +164,8 @@ impl WorkerGuard {
             return;
         }
         let left = deadline.saturating_duration_since(Instant::now());
-        if self.done.recv_timeout(left).is_ok() {
+        let done = self.done.lock().unwrap_or_else(|p| p.into_inner());
+        if done.recv_timeout(left).is_ok() {
             let _ = handle.join();
         }
     }
@@ -241,7 +243,7 @@ pub(crate) fn spawn(
         WorkerGuard {
             tx,
             stats,
-            done,
+            done: std::sync::Mutex::new(done),
             handle: Some(handle),
         },
     ))
