@@ -87,6 +87,25 @@ pub const MINIO: GoTool = GoTool {
     how: How::Install(&["github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c"]),
 };
 
+/// MinIO's client, the peer of the object-storage benchmarks.
+pub const MC: GoTool = GoTool {
+    key: "mc-20250313080218",
+    bins: &["mc"],
+    xflags: &[],
+    how: How::Install(&["github.com/minio/mc@v0.0.0-20250313080218-cf909e1063a9"]),
+};
+
+/// go-containerregistry's `crane`, the peer of the registry benchmarks.
+pub const CRANE: GoTool = GoTool {
+    key: "crane-v0.22.1",
+    bins: &["crane"],
+    xflags: &[],
+    how: How::Install(&["github.com/google/go-containerregistry/cmd/crane@v0.22.1"]),
+};
+
+/// Peers the benchmarks compare against.
+pub const PEERS: &[&GoTool] = &[&KUBECTL, &MC, &CRANE];
+
 impl GoTool {
     /// The cache directory holding this tool's binaries.
     pub fn dir(&self) -> PathBuf {

@@ -31,6 +31,7 @@ commands:
   demo                      env up, then the tour of the platform
   bench NAME                run one benchmark with its peer and print the ratio (`bench list`)
   fuzz [SECONDS]            run every fuzz target for SECONDS (default 30) each
+  peers                     build the benchmark peers (kubectl, mc, crane) into ~/.cache/kubepkg
 ";
 
 fn main() -> ExitCode {
@@ -42,6 +43,7 @@ fn main() -> ExitCode {
         ["demo", rest @ ..] => tasks::demo(rest),
         ["bench", rest @ ..] => tasks::bench(rest),
         ["fuzz", rest @ ..] => tasks::fuzz(rest),
+        ["peers"] => gobuild::PEERS.iter().try_for_each(|t| t.ensure()),
         ["help"] | ["--help"] | ["-h"] | [] => {
             print!("{USAGE}");
             Ok(())
