@@ -47,7 +47,9 @@ pub struct LogConfig {
     /// is the default (`info`), `target=level` overrides it for a target and
     /// everything below it in the module tree (`kube=warn`,
     /// `my_crate::db=debug`). Levels: `off`, `error`, `warn`, `info`, `debug`,
-    /// `trace`. Span-based directives (`[span]`) are not supported.
+    /// `trace`; a target without a level (`my_crate`) means all levels.
+    /// Without a bare level, targets not named are off. Span-based
+    /// directives (`[span]`) are not supported.
     #[serde(alias = "level")]
     pub filter: String,
     /// Human text or JSON lines.

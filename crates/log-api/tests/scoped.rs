@@ -38,15 +38,16 @@ fn json_config(backend: Backend, filter: &str) -> LogConfig {
 fn log_all(pipeline: &kubepkg_log_api::Pipeline, level: log::Level, tag: &str) {
     let slog = pipeline.slog_logger();
     pipeline.in_scope(|| match level {
-        log::Level::Debug => tracing::debug!(target: "app", "tracing {tag}"),
         log::Level::Info => tracing::info!(target: "app", "tracing {tag}"),
-        _ => tracing::warn!(target: "app", "tracing {tag}"),
+        log::Level::Warn => tracing::warn!(target: "app", "tracing {tag}"),
+        _ => tracing::error!(target: "app", "tracing {tag}"),
     });
     log::log!(logger: pipeline.log_logger(), target: "app", level, "log {tag}");
+    // Info and up only: slog compiles debug out of release builds.
     match level {
-        log::Level::Debug => slog::debug!(slog, "slog {}", tag),
         log::Level::Info => slog::info!(slog, "slog {}", tag),
-        _ => slog::warn!(slog, "slog {}", tag),
+        log::Level::Warn => slog::warn!(slog, "slog {}", tag),
+        _ => slog::error!(slog, "slog {}", tag),
     }
 }
 
@@ -146,18 +147,18 @@ fn log_and_tracing_records_reach_a_slog_sink() {
 fn set_filter_changes_what_every_family_writes() {
     for backend in BACKENDS {
         let out = Capture::new();
-        let pipeline = build_with_writer(&json_config(backend, "info"), out.clone()).unwrap();
-        log_all(&pipeline, log::Level::Debug, "debug-1");
+        let pipeline = build_with_writer(&json_config(backend, "warn"), out.clone()).unwrap();
         log_all(&pipeline, log::Level::Info, "info-1");
-        pipeline.guard().set_filter("debug,other=off").unwrap();
-        log_all(&pipeline, log::Level::Debug, "debug-2");
-        pipeline.guard().set_filter("warn").unwrap();
+        log_all(&pipeline, log::Level::Warn, "warn-1");
+        pipeline.guard().set_filter("info,other=off").unwrap();
         log_all(&pipeline, log::Level::Info, "info-2");
-        log_all(&pipeline, log::Level::Warn, "warn-2");
+        pipeline.guard().set_filter("error").unwrap();
+        log_all(&pipeline, log::Level::Warn, "warn-3");
+        log_all(&pipeline, log::Level::Error, "error-3");
         // A bad directive string is rejected and the filter stays.
         let err = pipeline.guard().set_filter("app=chatty").unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Invalid);
-        log_all(&pipeline, log::Level::Info, "info-3");
+        log_all(&pipeline, log::Level::Warn, "warn-4");
         pipeline.guard().flush().unwrap();
 
         let lines = out.json_lines().unwrap();
@@ -166,7 +167,7 @@ fn set_filter_changes_what_every_family_writes() {
             .map(|l| l["message"].as_str().unwrap().to_owned())
             .collect();
         got.sort();
-        let mut want: Vec<String> = ["debug-2", "info-1", "warn-2"]
+        let mut want: Vec<String> = ["warn-1", "info-2", "error-3"]
             .iter()
             .flat_map(|tag| ["tracing", "log", "slog"].map(|f| format!("{f} {tag}")))
             .collect();

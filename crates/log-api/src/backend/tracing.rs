@@ -203,6 +203,11 @@ fn forward_slog(
     values: &slog::OwnedKVList,
 ) {
     let level = from_slog_level(record.level());
+    // Cheap early exit before collecting fields: no dispatcher wants this
+    // level at all.
+    if level > tracing::level_filters::LevelFilter::current() {
+        return;
+    }
     let mut pairs = SlogCollector::collect(record, values);
     if pairs.len() > MAX_FIELDS - 1 {
         let rest = pairs.split_off(MAX_FIELDS - 2);
