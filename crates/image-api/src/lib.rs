@@ -1,16 +1,85 @@
 //! # kubepkg_image_api
 //!
-//! Image registries (Harbor, any OCI distribution registry) and the Docker engine, each behind one trait.
+//! Image registries (Harbor, any OCI distribution registry) and the Docker
+//! engine, each behind one object-safe trait:
+//!
+//! - [`ImageRegistry`]: namespaces (Harbor projects), repositories, tags and
+//!   artifacts (digest, size, push time), manifests (image index and platform
+//!   manifests, OCI and Docker media types), credential check. Backends:
+//!   [`distribution`] (cargo feature `distribution`: the OCI Distribution /
+//!   Docker Registry HTTP API v2 with basic auth and the bearer-token
+//!   challenge) and [`harbor`] (feature `harbor`: Harbor's REST API v2.0).
+//! - [`ImageEngine`]: version, images (list, inspect, build, tag, remove,
+//!   prune), pull and push with progress streams, save / load, and enough
+//!   container calls to check an image runs. Backend: [`docker`] (feature
+//!   `docker`, on bollard; `docker-tls` adds TCP with client certificates).
+//!
+//! Configuration is data ([`Config`], [`RegistryConfig`], [`EngineConfig`]);
+//! [`connect_registry`] and [`connect_engine`] turn it into `Arc<dyn …>`
+//! clients, and [`global`] keeps process-wide defaults and named instances.
+//! Credentials are [`Secret`]s and never appear in `Debug` output or logs;
+//! TLS is verified unless a config explicitly says `insecure`. Every remote
+//! call runs in a `tracing` span (`image.registry` / `image.engine`) with
+//! the backend, operation and target. Errors are one enum, [`Error`], whose
+//! [`kind()`](Error::kind) maps to the shared [`kubepkg_util::ErrorKind`].
 //!
 //! ```
-//! use kubepkg_image_api::Error;
+//! use kubepkg_image_api::{ArtifactRef, RegistryConfig, RegistryKind};
 //! use kubepkg_util::ErrorKind;
 //!
-//! let err = Error::Invalid("empty name".into());
+//! // Config is data: read it from a file or build it in code.
+//! let cfg: RegistryConfig = serde_json::from_str(
+//!     r#"{"url": "http://127.0.0.1:5000", "username": "ci", "password": "pw"}"#,
+//! ).unwrap();
+//! assert_eq!(cfg.kind, RegistryKind::Distribution);
+//! // Plain http is refused unless the config says `insecure`.
+//! let err = kubepkg_image_api::connect_registry(&cfg).unwrap_err();
 //! assert_eq!(err.kind(), ErrorKind::Invalid);
+//!
+//! // Tags and digests are told apart and validated before any request.
+//! assert!(matches!(ArtifactRef::parse("v1.2").unwrap(), ArtifactRef::Tag(_)));
+//! assert_eq!(ArtifactRef::parse("sha256:nothex").unwrap_err().kind(), ErrorKind::Invalid);
+//! ```
+//!
+//! Against a real registry (see `examples/image_registry.rs`):
+//!
+//! ```no_run
+//! # #[cfg(feature = "distribution")]
+//! # async fn demo() -> kubepkg_image_api::Result<()> {
+//! use kubepkg_image_api::{connect_registry, RegistryConfig};
+//!
+//! let cfg = RegistryConfig::new("https://registry.example.com").credentials("ci", "secret");
+//! let registry = connect_registry(&cfg)?;
+//! registry.check_credentials().await?;
+//! for repo in registry.list_repositories(None).await? {
+//!     let tags = registry.list_tags(&repo.name).await?;
+//!     tracing::info!(repo = %repo.name, ?tags);
+//! }
+//! # Ok(()) }
 //! ```
 #![warn(missing_docs)]
 
+pub mod config;
+#[cfg(feature = "distribution")]
+pub mod distribution;
+#[cfg(feature = "docker")]
+pub mod docker;
+pub mod engine;
 pub mod error;
+pub mod global;
+#[cfg(feature = "harbor")]
+pub mod harbor;
+pub mod registry;
+pub mod secret;
 
+pub use config::{Config, EngineConfig, EngineTls, RegistryConfig, RegistryKind};
+pub use engine::{
+    BuildContext, BuildOptions, ContainerSpec, ImageEngine, ProgressEvent, RegistryAuth,
+    connect as connect_engine,
+};
 pub use error::{Error, Result};
+pub use registry::{
+    Artifact, ArtifactRef, ImageRegistry, Manifest, Namespace, NamespaceSpec, Repository,
+    Visibility, connect as connect_registry,
+};
+pub use secret::Secret;

@@ -1,0 +1,1269 @@
+//! The OCI Distribution / Docker Registry HTTP API v2 backend of [`ImageRegistry`].
+//!
+//! Works with any registry speaking `/v2/`: CNCF Distribution, Harbor,
+//! Docker Hub, ACR, TKE… Authentication: none, HTTP basic, or the bearer
+//! token challenge (`WWW-Authenticate: Bearer realm=…,service=…,scope=…`,
+//! then a token from the realm, cached per scope until it expires). The
+//! scheme is learnt from one unauthenticated `GET /v2/` on first use.
+//!
+//! What this API does not have:
+//! - **namespaces** — all four namespace calls return
+//!   [`Error::Unsupported`];
+//! - **push times** — [`Artifact::pushed`] is taken from the image config's
+//!   `created` field (when the image was built, as recorded by the builder),
+//!   the only time the registry keeps; for an index, the latest `created` of
+//!   its platform images;
+//! - **repository deletion** — [`delete_repository`](ImageRegistry::delete_repository)
+//!   deletes every manifest its tags point at; the registry may still list
+//!   the (now empty) name in its catalog until its garbage collection runs.
+//!
+//! Every manifest fetched is checked against the SHA-256 of its body (and
+//! against `Docker-Content-Digest` and the requested digest).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use reqwest::header::{ACCEPT, HeaderMap, LINK, WWW_AUTHENTICATE};
+use reqwest::{Method, StatusCode};
+use serde::Deserialize;
+use sha2::{Digest as _, Sha256};
+use tokio::sync::{Mutex, OnceCell};
+use tracing::Instrument;
+use url::Url;
+
+use crate::config::{RegistryConfig, RegistryKind};
+use crate::registry::manifest::media_types;
+use crate::registry::{
+    Artifact, ArtifactRef, ImageRegistry, Manifest, Namespace, NamespaceSpec, RegistryInfo,
+    Repository, validate_digest, validate_repository, validate_tag,
+};
+use crate::secret::Secret;
+use crate::{Error, Result};
+
+/// Page size asked for in catalog and tag listings.
+const PAGE_SIZE: u32 = 1000;
+/// Config blobs larger than this are not read for their `created` time.
+const MAX_CONFIG_BYTES: u64 = 4 << 20;
+/// Tokens are refreshed this long before they expire.
+const TOKEN_MARGIN: Duration = Duration::from_secs(10);
+
+/// The `sha256:<hex>` digest of `bytes`.
+pub fn sha256_digest(bytes: &[u8]) -> String {
+    format!("sha256:{:x}", Sha256::digest(bytes))
+}
+
+/// How the registry wants to be authenticated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Scheme {
+    Anonymous,
+    Basic,
+    Bearer {
+        realm: String,
+        service: Option<String>,
+    },
+}
+
+#[derive(Clone)]
+struct Token {
+    value: Secret<String>,
+    expires: Instant,
+}
+
+/// A client for one OCI Distribution registry. Cheap to clone.
+#[derive(Clone)]
+pub struct DistributionRegistry {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    backend: &'static str,
+    base: Url,
+    host: String,
+    http: reqwest::Client,
+    username: Option<String>,
+    password: Option<Secret<String>>,
+    scheme: OnceCell<Scheme>,
+    tokens: Mutex<HashMap<String, Token>>,
+    concurrency: usize,
+}
+
+impl std::fmt::Debug for DistributionRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DistributionRegistry")
+            .field("base", &self.inner.base.as_str())
+            .field("username", &self.inner.username)
+            .field(
+                "password",
+                &self.inner.password.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+/// Builds the shared HTTP client of a registry config (TLS verified unless `insecure`).
+pub(crate) fn http_client(config: &RegistryConfig, backend: &str) -> Result<reqwest::Client> {
+    let mut b = reqwest::Client::builder()
+        .user_agent(concat!("kubepkg-image-api/", env!("CARGO_PKG_VERSION")))
+        .timeout(Duration::from_secs(config.timeout_secs.max(1)))
+        .connect_timeout(Duration::from_secs(config.timeout_secs.clamp(1, 10)))
+        .pool_max_idle_per_host(64);
+    if config.insecure {
+        tracing::warn!(
+            backend,
+            url = %config.url,
+            "registry configured as insecure: plain http allowed and TLS certificates not verified"
+        );
+        b = b.tls_danger_accept_invalid_certs(true);
+    }
+    if let Some(path) = &config.ca_file {
+        let pem = std::fs::read(path).map_err(|e| Error::io(path.display(), e))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| Error::Config(format!("ca_file {}: {e}", path.display())))?;
+        b = b.tls_certs_merge(certs);
+    }
+    b.build()
+        .map_err(|e| Error::Config(format!("{backend} http client: {e}")))
+}
+
+/// Maps a transport error.
+pub(crate) fn transport(
+    backend: &'static str,
+    operation: &'static str,
+    target: &str,
+    e: reqwest::Error,
+) -> Error {
+    if e.is_decode() {
+        return Error::Protocol {
+            backend,
+            operation,
+            target: target.to_string(),
+            message: e.to_string(),
+        };
+    }
+    let timeout = e.is_timeout();
+    let e = e.without_url();
+    Error::Transport {
+        backend,
+        operation,
+        target: target.to_string(),
+        message: e.to_string(),
+        timeout,
+        source: Some(Box::new(e)),
+    }
+}
+
+/// Reads an error response: `{"errors":[{"code","message"}]}` (both the
+/// distribution spec and Harbor use this shape).
+pub(crate) async fn error_from_response(
+    backend: &'static str,
+    operation: &'static str,
+    target: &str,
+    resp: reqwest::Response,
+) -> Error {
+    #[derive(Deserialize)]
+    struct Body {
+        #[serde(default)]
+        errors: Vec<Item>,
+    }
+    #[derive(Deserialize)]
+    struct Item {
+        #[serde(default)]
+        code: Option<serde_json::Value>,
+        #[serde(default)]
+        message: Option<String>,
+    }
+    let status = resp.status();
+    let text = resp.text().await.unwrap_or_default();
+    let parsed = serde_json::from_str::<Body>(&text).ok();
+    let first = parsed.as_ref().and_then(|b| b.errors.first());
+    let code = first.and_then(|i| match &i.code {
+        Some(serde_json::Value::String(s)) => Some(s.clone()),
+        Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    });
+    let mut message = first
+        .and_then(|i| i.message.clone())
+        .filter(|m| !m.is_empty())
+        .unwrap_or_else(|| {
+            let t = text.trim();
+            if t.is_empty() || t.len() > 300 {
+                status.canonical_reason().unwrap_or("error").to_string()
+            } else {
+                t.to_string()
+            }
+        });
+    if let Some(b) = &parsed
+        && b.errors.len() > 1
+    {
+        message.push_str(&format!(" (and {} more)", b.errors.len() - 1));
+    }
+    Error::Registry {
+        backend,
+        operation,
+        target: target.to_string(),
+        status: status.as_u16(),
+        code,
+        message,
+    }
+}
+
+/// The `rel="next"` target of a `Link` header, if any.
+pub(crate) fn next_link(headers: &HeaderMap) -> Option<String> {
+    for value in headers.get_all(LINK) {
+        let Ok(s) = value.to_str() else { continue };
+        for part in s.split(',') {
+            let part = part.trim();
+            let Some(end) = part.find('>') else { continue };
+            if !part.starts_with('<') {
+                continue;
+            }
+            let target = &part[1..end];
+            let params = &part[end + 1..];
+            let is_next = params.split(';').any(|p| {
+                let p = p.trim().replace(' ', "");
+                p == "rel=\"next\"" || p == "rel=next"
+            });
+            if is_next {
+                return Some(target.to_string());
+            }
+        }
+    }
+    None
+}
+
+/// Parses one challenge of a `WWW-Authenticate` header.
+fn parse_challenge(value: &str) -> Option<(String, BTreeMap<String, String>)> {
+    let value = value.trim();
+    let (scheme, rest) = match value.split_once(' ') {
+        Some((s, r)) => (s, r),
+        None => (value, ""),
+    };
+    let mut params = BTreeMap::new();
+    let mut rest = rest.trim();
+    while !rest.is_empty() {
+        let Some(eq) = rest.find('=') else { break };
+        let key = rest[..eq]
+            .trim()
+            .trim_start_matches(',')
+            .trim()
+            .to_ascii_lowercase();
+        rest = rest[eq + 1..].trim_start();
+        let val;
+        if let Some(stripped) = rest.strip_prefix('"') {
+            let Some(close) = stripped.find('"') else {
+                break;
+            };
+            val = stripped[..close].to_string();
+            rest = stripped[close + 1..].trim_start();
+        } else {
+            let end = rest.find(',').unwrap_or(rest.len());
+            val = rest[..end].trim().to_string();
+            rest = &rest[end..];
+        }
+        rest = rest.trim_start_matches(',').trim_start();
+        params.insert(key, val);
+    }
+    Some((scheme.to_ascii_lowercase(), params))
+}
+
+fn scope_pull(repo: &str) -> String {
+    format!("repository:{repo}:pull")
+}
+
+fn scope_delete(repo: &str) -> String {
+    format!("repository:{repo}:delete")
+}
+
+const SCOPE_CATALOG: &str = "registry:catalog:*";
+
+impl DistributionRegistry {
+    /// Builds a client from a config (no I/O yet). `kind` is not checked, so
+    /// the Harbor backend can use this for its `/v2/` endpoint.
+    pub fn new(config: &RegistryConfig) -> Result<Self> {
+        let backend = match config.kind {
+            RegistryKind::Harbor => "harbor",
+            RegistryKind::Distribution => "distribution",
+        };
+        let mut base = config.base_url()?;
+        if !base.path().ends_with('/') {
+            let p = format!("{}/", base.path());
+            base.set_path(&p);
+        }
+        let http = http_client(config, backend)?;
+        Self::with_client(config, base, http, backend)
+    }
+
+    pub(crate) fn with_client(
+        config: &RegistryConfig,
+        base: Url,
+        http: reqwest::Client,
+        backend: &'static str,
+    ) -> Result<Self> {
+        Ok(DistributionRegistry {
+            inner: Arc::new(Inner {
+                backend,
+                host: config.host()?,
+                base,
+                http,
+                username: config.username.clone(),
+                password: config.password.clone(),
+                scheme: OnceCell::new(),
+                tokens: Mutex::new(HashMap::new()),
+                concurrency: config.concurrency.max(1),
+            }),
+        })
+    }
+
+    fn span(&self, operation: &'static str, target: &str) -> tracing::Span {
+        tracing::info_span!(
+            "image.registry",
+            backend = self.inner.backend,
+            operation,
+            target = %target
+        )
+    }
+
+    fn url(&self, path: &str) -> Result<Url> {
+        self.inner
+            .base
+            .join(path)
+            .map_err(|e| Error::Invalid(format!("bad request path {path:?}: {e}")))
+    }
+
+    fn has_credentials(&self) -> bool {
+        self.inner.username.is_some()
+    }
+
+    /// Learns the auth scheme from an unauthenticated `GET /v2/` (once).
+    async fn scheme(&self, operation: &'static str) -> Result<Scheme> {
+        let b = self.inner.backend;
+        self.inner
+            .scheme
+            .get_or_try_init(|| async {
+                let url = self.url("v2/")?;
+                let resp = self
+                    .inner
+                    .http
+                    .get(url)
+                    .send()
+                    .await
+                    .map_err(|e| transport(b, operation, "/v2/", e))?;
+                if resp.status() != StatusCode::UNAUTHORIZED {
+                    if resp.status().is_success() {
+                        return Ok(Scheme::Anonymous);
+                    }
+                    return Err(error_from_response(b, operation, "/v2/", resp).await);
+                }
+                self.scheme_from_401(operation, resp.headers())
+            })
+            .await
+            .cloned()
+    }
+
+    fn scheme_from_401(&self, operation: &'static str, headers: &HeaderMap) -> Result<Scheme> {
+        for v in headers.get_all(WWW_AUTHENTICATE) {
+            let Some((scheme, params)) = v.to_str().ok().and_then(parse_challenge) else {
+                continue;
+            };
+            match scheme.as_str() {
+                "bearer" => {
+                    let realm = params
+                        .get("realm")
+                        .cloned()
+                        .ok_or_else(|| Error::Protocol {
+                            backend: self.inner.backend,
+                            operation,
+                            target: "/v2/".into(),
+                            message: "bearer challenge without realm".into(),
+                        })?;
+                    return Ok(Scheme::Bearer {
+                        realm,
+                        service: params.get("service").cloned(),
+                    });
+                }
+                "basic" => return Ok(Scheme::Basic),
+                _ => {}
+            }
+        }
+        Err(Error::Protocol {
+            backend: self.inner.backend,
+            operation,
+            target: "/v2/".into(),
+            message: "401 without a Basic or Bearer challenge".into(),
+        })
+    }
+
+    /// A bearer token for `scopes` (joined by space as the cache key).
+    async fn token(
+        &self,
+        operation: &'static str,
+        realm: &str,
+        service: Option<&str>,
+        scopes: &[String],
+        force: bool,
+    ) -> Result<Secret<String>> {
+        let key = scopes.join(" ");
+        let mut cache = self.inner.tokens.lock().await;
+        if !force
+            && let Some(t) = cache.get(&key)
+            && t.expires > Instant::now()
+        {
+            return Ok(t.value.clone());
+        }
+        let b = self.inner.backend;
+        let mut url = Url::parse(realm).map_err(|e| Error::Protocol {
+            backend: b,
+            operation,
+            target: realm.to_string(),
+            message: format!("bad token realm: {e}"),
+        })?;
+        {
+            let mut q = url.query_pairs_mut();
+            if let Some(s) = service {
+                q.append_pair("service", s);
+            }
+            for s in scopes.iter().filter(|s| !s.is_empty()) {
+                q.append_pair("scope", s);
+            }
+        }
+        let mut req = self.inner.http.get(url);
+        if let Some(user) = &self.inner.username {
+            req = req.basic_auth(
+                user,
+                self.inner.password.as_ref().map(|p| p.expose_secret()),
+            );
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| transport(b, operation, "token", e))?;
+        if !resp.status().is_success() {
+            return Err(error_from_response(b, operation, "token endpoint", resp).await);
+        }
+        #[derive(Deserialize)]
+        struct TokenResponse {
+            #[serde(default)]
+            token: Option<String>,
+            #[serde(default)]
+            access_token: Option<String>,
+            #[serde(default)]
+            expires_in: Option<u64>,
+        }
+        let body: TokenResponse = self.json(operation, "token endpoint", resp).await?;
+        let value = body
+            .token
+            .or(body.access_token)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| Error::Protocol {
+                backend: b,
+                operation,
+                target: "token endpoint".into(),
+                message: "token response without token".into(),
+            })?;
+        // The spec's default lifetime is 60 seconds.
+        let ttl = Duration::from_secs(body.expires_in.unwrap_or(60).max(1));
+        let token = Token {
+            value: Secret::new(value),
+            expires: Instant::now() + ttl.saturating_sub(TOKEN_MARGIN),
+        };
+        cache.insert(key, token.clone());
+        Ok(token.value)
+    }
+
+    /// Sends a request built by `build`, authenticating as the registry
+    /// asks; retries once after a 401 with a fresh token for the scope the
+    /// challenge names. Returns the response whatever its status.
+    async fn send<F>(
+        &self,
+        operation: &'static str,
+        target: &str,
+        scope: &str,
+        build: F,
+    ) -> Result<reqwest::Response>
+    where
+        F: Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+    {
+        let b = self.inner.backend;
+        let scheme = self.scheme(operation).await?;
+        let mut scopes = vec![scope.to_string()];
+        let mut force = false;
+        for attempt in 0..2 {
+            let mut req = build(&self.inner.http);
+            match &scheme {
+                Scheme::Anonymous => {}
+                Scheme::Basic => {
+                    if let Some(user) = &self.inner.username {
+                        req = req.basic_auth(
+                            user,
+                            self.inner.password.as_ref().map(|p| p.expose_secret()),
+                        );
+                    }
+                }
+                Scheme::Bearer { realm, service } => {
+                    let token = self
+                        .token(operation, realm, service.as_deref(), &scopes, force)
+                        .await?;
+                    req = req.bearer_auth(token.expose_secret());
+                }
+            }
+            let resp = req
+                .send()
+                .await
+                .map_err(|e| transport(b, operation, target, e))?;
+            if resp.status() != StatusCode::UNAUTHORIZED || attempt == 1 {
+                return Ok(resp);
+            }
+            match &scheme {
+                Scheme::Bearer { .. } => {
+                    // Ask again for exactly what the challenge names.
+                    let wanted: Vec<String> = resp
+                        .headers()
+                        .get_all(WWW_AUTHENTICATE)
+                        .iter()
+                        .filter_map(|v| v.to_str().ok().and_then(parse_challenge))
+                        .filter(|(s, _)| s == "bearer")
+                        .filter_map(|(_, p)| p.get("scope").cloned())
+                        .collect();
+                    if !wanted.is_empty() {
+                        scopes = wanted;
+                    }
+                    force = true;
+                }
+                // Basic credentials were rejected, or the registry wants
+                // credentials we do not have: nothing to retry with.
+                Scheme::Basic | Scheme::Anonymous => return Ok(resp),
+            }
+        }
+        // The loop returns on its second pass.
+        Err(Error::Protocol {
+            backend: b,
+            operation,
+            target: target.to_string(),
+            message: "authentication retry loop ended".into(),
+        })
+    }
+
+    /// `send` + error mapping for non-success statuses.
+    async fn send_ok<F>(
+        &self,
+        operation: &'static str,
+        target: &str,
+        scope: &str,
+        build: F,
+    ) -> Result<reqwest::Response>
+    where
+        F: Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+    {
+        let resp = self.send(operation, target, scope, build).await?;
+        if resp.status().is_success() {
+            Ok(resp)
+        } else {
+            Err(error_from_response(self.inner.backend, operation, target, resp).await)
+        }
+    }
+
+    async fn json<T: serde::de::DeserializeOwned>(
+        &self,
+        operation: &'static str,
+        target: &str,
+        resp: reqwest::Response,
+    ) -> Result<T> {
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| transport(self.inner.backend, operation, target, e))?;
+        serde_json::from_slice(&bytes).map_err(|e| Error::Protocol {
+            backend: self.inner.backend,
+            operation,
+            target: target.to_string(),
+            message: format!("bad JSON: {e}"),
+        })
+    }
+
+    /// Follows `Link: <…>; rel="next"` pages starting at `first`, collecting
+    /// the items `extract` takes from each page.
+    async fn paginate<T, F>(
+        &self,
+        operation: &'static str,
+        target: &str,
+        scope: &str,
+        first: Url,
+        extract: F,
+    ) -> Result<Vec<T>>
+    where
+        F: Fn(serde_json::Value) -> Result<Vec<T>>,
+    {
+        let mut out = Vec::new();
+        let mut next = Some(first);
+        let mut pages = 0u32;
+        while let Some(url) = next.take() {
+            pages += 1;
+            if pages > 100_000 {
+                return Err(Error::Protocol {
+                    backend: self.inner.backend,
+                    operation,
+                    target: target.to_string(),
+                    message: "pagination does not end".into(),
+                });
+            }
+            let u = url.clone();
+            let resp = self
+                .send_ok(operation, target, scope, move |c| c.get(u.clone()))
+                .await?;
+            if let Some(link) = next_link(resp.headers()) {
+                let joined = url.join(&link).map_err(|e| Error::Protocol {
+                    backend: self.inner.backend,
+                    operation,
+                    target: target.to_string(),
+                    message: format!("bad Link header {link:?}: {e}"),
+                })?;
+                if joined == url {
+                    return Err(Error::Protocol {
+                        backend: self.inner.backend,
+                        operation,
+                        target: target.to_string(),
+                        message: "Link header points at the same page".into(),
+                    });
+                }
+                next = Some(joined);
+            }
+            let page: serde_json::Value = self.json(operation, target, resp).await?;
+            out.extend(extract(page)?);
+        }
+        Ok(out)
+    }
+
+    /// All repository names in the catalog (`GET /v2/_catalog`, paginated).
+    pub async fn catalog(&self) -> Result<Vec<String>> {
+        let op = "catalog";
+        async {
+            let mut first = self.url("v2/_catalog")?;
+            first
+                .query_pairs_mut()
+                .append_pair("n", &PAGE_SIZE.to_string());
+            let backend = self.inner.backend;
+            self.paginate(op, "_catalog", SCOPE_CATALOG, first, |v| {
+                #[derive(Deserialize)]
+                struct Page {
+                    #[serde(default)]
+                    repositories: Option<Vec<String>>,
+                }
+                serde_json::from_value::<Page>(v)
+                    .map(|p| p.repositories.unwrap_or_default())
+                    .map_err(|e| Error::Protocol {
+                        backend,
+                        operation: op,
+                        target: "_catalog".into(),
+                        message: e.to_string(),
+                    })
+            })
+            .await
+        }
+        .instrument(self.span(op, "_catalog"))
+        .await
+    }
+
+    async fn tags_inner(&self, repository: &str) -> Result<Vec<String>> {
+        validate_repository(repository)?;
+        let op = "list_tags";
+        let mut first = self.url(&format!("v2/{repository}/tags/list"))?;
+        first
+            .query_pairs_mut()
+            .append_pair("n", &PAGE_SIZE.to_string());
+        let backend = self.inner.backend;
+        let mut tags = self
+            .paginate(op, repository, &scope_pull(repository), first, |v| {
+                #[derive(Deserialize)]
+                struct Page {
+                    #[serde(default)]
+                    tags: Option<Vec<String>>,
+                }
+                serde_json::from_value::<Page>(v)
+                    .map(|p| p.tags.unwrap_or_default())
+                    .map_err(|e| Error::Protocol {
+                        backend,
+                        operation: op,
+                        target: repository.to_string(),
+                        message: e.to_string(),
+                    })
+            })
+            .await?;
+        tags.sort();
+        tags.dedup();
+        Ok(tags)
+    }
+
+    fn manifest_url(&self, repository: &str, reference: &ArtifactRef) -> Result<Url> {
+        validate_repository(repository)?;
+        match reference {
+            ArtifactRef::Tag(t) => validate_tag(t)?,
+            ArtifactRef::Digest(d) => validate_digest(d)?,
+        }
+        self.url(&format!("v2/{repository}/manifests/{}", reference.as_str()))
+    }
+
+    async fn resolve_inner(&self, repository: &str, reference: &ArtifactRef) -> Result<String> {
+        let url = self.manifest_url(repository, reference)?;
+        let target = format!("{repository}:{reference}");
+        let resp = self
+            .send_ok("resolve", &target, &scope_pull(repository), |c| {
+                c.request(Method::HEAD, url.clone())
+                    .header(ACCEPT, media_types::ACCEPT_MANIFESTS)
+            })
+            .await?;
+        if let Some(d) = resp
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+            .filter(|d| validate_digest(d).is_ok())
+        {
+            return Ok(d.to_string());
+        }
+        // No digest header: fetch the body and hash it.
+        Ok(self.manifest_inner(repository, reference).await?.digest)
+    }
+
+    async fn manifest_inner(&self, repository: &str, reference: &ArtifactRef) -> Result<Manifest> {
+        let url = self.manifest_url(repository, reference)?;
+        let target = format!("{repository}:{reference}");
+        let op = "get_manifest";
+        let resp = self
+            .send_ok(op, &target, &scope_pull(repository), |c| {
+                c.get(url.clone())
+                    .header(ACCEPT, media_types::ACCEPT_MANIFESTS)
+            })
+            .await?;
+        let header_digest = resp
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let content_type = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| transport(self.inner.backend, op, &target, e))?;
+        let actual = sha256_digest(&body);
+        let mut expected = vec![];
+        if let ArtifactRef::Digest(d) = reference {
+            expected.push(d.clone());
+        }
+        expected.extend(header_digest);
+        for e in &expected {
+            if e.starts_with("sha256:") && *e != actual {
+                return Err(Error::DigestMismatch {
+                    target,
+                    expected: e.clone(),
+                    actual,
+                });
+            }
+            if !e.starts_with("sha256:") {
+                tracing::debug!(digest = %e, "not verifying a non-sha256 digest");
+            }
+        }
+        Manifest::parse(actual, content_type.as_deref(), &body).map_err(|e| Error::Protocol {
+            backend: self.inner.backend,
+            operation: op,
+            target,
+            message: e.to_string(),
+        })
+    }
+
+    /// Reads a blob into memory and verifies its digest. For small blobs
+    /// (configs); stream large layers with [`blob_stream`](Self::blob_stream).
+    pub async fn get_blob(&self, repository: &str, digest: &str) -> Result<Bytes> {
+        let op = "get_blob";
+        let target = format!("{repository}@{digest}");
+        async {
+            let resp = self.blob_response(repository, digest, op).await?;
+            let body = resp
+                .bytes()
+                .await
+                .map_err(|e| transport(self.inner.backend, op, &target, e))?;
+            if digest.starts_with("sha256:") {
+                let actual = sha256_digest(&body);
+                if actual != digest {
+                    return Err(Error::DigestMismatch {
+                        target: target.clone(),
+                        expected: digest.to_string(),
+                        actual,
+                    });
+                }
+            }
+            Ok(body)
+        }
+        .instrument(self.span(op, &target))
+        .await
+    }
+
+    /// Streams a blob (not verified: hash the bytes yourself if you need to).
+    pub async fn blob_stream(
+        &self,
+        repository: &str,
+        digest: &str,
+    ) -> Result<crate::engine::ByteStream> {
+        let op = "blob_stream";
+        let target = format!("{repository}@{digest}");
+        let resp = self
+            .blob_response(repository, digest, op)
+            .instrument(self.span(op, &target))
+            .await?;
+        let backend = self.inner.backend;
+        Ok(Box::pin(
+            resp.bytes_stream()
+                .map_err(move |e| transport(backend, op, &target, e)),
+        ))
+    }
+
+    /// The size of a blob (`HEAD`), or NotFound.
+    pub async fn blob_size(&self, repository: &str, digest: &str) -> Result<u64> {
+        let op = "blob_size";
+        validate_repository(repository)?;
+        validate_digest(digest)?;
+        let target = format!("{repository}@{digest}");
+        let url = self.url(&format!("v2/{repository}/blobs/{digest}"))?;
+        let resp = self
+            .send_ok(op, &target, &scope_pull(repository), |c| {
+                c.request(Method::HEAD, url.clone())
+            })
+            .instrument(self.span(op, &target))
+            .await?;
+        Ok(resp.content_length().unwrap_or(0))
+    }
+
+    async fn blob_response(
+        &self,
+        repository: &str,
+        digest: &str,
+        op: &'static str,
+    ) -> Result<reqwest::Response> {
+        validate_repository(repository)?;
+        validate_digest(digest)?;
+        let target = format!("{repository}@{digest}");
+        let url = self.url(&format!("v2/{repository}/blobs/{digest}"))?;
+        self.send_ok(op, &target, &scope_pull(repository), |c| c.get(url.clone()))
+            .await
+    }
+
+    /// The `created` time of an image config blob, if small and present.
+    async fn config_created(
+        &self,
+        repository: &str,
+        config: &crate::registry::Descriptor,
+    ) -> Option<String> {
+        if config.size > MAX_CONFIG_BYTES {
+            return None;
+        }
+        #[derive(Deserialize)]
+        struct Cfg {
+            #[serde(default)]
+            created: Option<String>,
+        }
+        match self.get_blob(repository, &config.digest).await {
+            Ok(b) => serde_json::from_slice::<Cfg>(&b)
+                .ok()
+                .and_then(|c| c.created),
+            Err(e) => {
+                tracing::debug!(repository, digest = %config.digest, error = %e, "config blob unreadable");
+                None
+            }
+        }
+    }
+
+    /// Builds an artifact from its manifest: sizes from the manifest(s),
+    /// time from the config blob(s).
+    async fn artifact_from(
+        &self,
+        repository: &str,
+        manifest: Manifest,
+        tags: Vec<String>,
+    ) -> Result<Artifact> {
+        let mut artifact = Artifact {
+            repository: repository.to_string(),
+            digest: manifest.digest.clone(),
+            media_type: manifest.media_type.clone(),
+            tags,
+            size: 0,
+            pushed: None,
+            platforms: vec![],
+        };
+        if let Some(image) = manifest.as_image() {
+            artifact.size = image.total_size();
+            artifact.pushed = self.config_created(repository, &image.config).await;
+        } else if let Some(index) = manifest.as_index() {
+            artifact.platforms = index
+                .manifests
+                .iter()
+                .filter_map(|d| d.platform.clone())
+                .collect();
+            let children: Vec<Result<(u64, Option<String>)>> =
+                futures::stream::iter(index.manifests.clone().into_iter().map(|d| async move {
+                    let child = self
+                        .manifest_inner(repository, &ArtifactRef::Digest(d.digest.clone()))
+                        .await?;
+                    Ok(match child.as_image() {
+                        Some(img) => (
+                            img.total_size().saturating_add(d.size),
+                            self.config_created(repository, &img.config).await,
+                        ),
+                        None => (d.size, None),
+                    })
+                }))
+                .buffer_unordered(self.inner.concurrency)
+                .collect()
+                .await;
+            for c in children {
+                match c {
+                    Ok((size, created)) => {
+                        artifact.size = artifact.size.saturating_add(size);
+                        if created > artifact.pushed {
+                            artifact.pushed = created;
+                        }
+                    }
+                    // A platform manifest the registry no longer has (e.g. a
+                    // partial copy) leaves the figure as a lower bound.
+                    Err(e) if e.kind() == kubepkg_util::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(artifact)
+    }
+
+    /// Resolves every tag to its digest: digest → tags.
+    async fn tags_by_digest(&self, repository: &str) -> Result<BTreeMap<String, Vec<String>>> {
+        let tags = self.tags_inner(repository).await?;
+        let resolved: Vec<Result<(String, String)>> =
+            futures::stream::iter(tags.into_iter().map(|t| async move {
+                let d = self
+                    .resolve_inner(repository, &ArtifactRef::Tag(t.clone()))
+                    .await?;
+                Ok((d, t))
+            }))
+            .buffer_unordered(self.inner.concurrency)
+            .collect()
+            .await;
+        let mut by_digest: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for r in resolved {
+            match r {
+                Ok((d, t)) => by_digest.entry(d).or_default().push(t),
+                // deleted between the listing and the HEAD
+                Err(e) if e.kind() == kubepkg_util::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        for tags in by_digest.values_mut() {
+            tags.sort();
+        }
+        Ok(by_digest)
+    }
+
+    async fn delete_digest(&self, repository: &str, digest: &str) -> Result<()> {
+        let reference = ArtifactRef::Digest(digest.to_string());
+        let url = self.manifest_url(repository, &reference)?;
+        let target = format!("{repository}@{digest}");
+        self.send_ok("delete_artifact", &target, &scope_delete(repository), |c| {
+            c.delete(url.clone())
+        })
+        .await?;
+        Ok(())
+    }
+
+    fn unsupported(&self, what: &str) -> Error {
+        Error::Unsupported(format!(
+            "an OCI distribution registry has no {what}; use a Harbor backend for projects"
+        ))
+    }
+}
+
+#[async_trait]
+impl ImageRegistry for DistributionRegistry {
+    fn kind(&self) -> RegistryKind {
+        RegistryKind::Distribution
+    }
+
+    fn host(&self) -> &str {
+        &self.inner.host
+    }
+
+    async fn check_credentials(&self) -> Result<()> {
+        let op = "check_credentials";
+        async {
+            let url = self.url("v2/")?;
+            let scheme = self.scheme(op).await?;
+            if let Scheme::Bearer { realm, service } = &scheme {
+                // The token endpoint is what checks the credentials.
+                self.token(op, realm, service.as_deref(), &[String::new()], true)
+                    .await?;
+            }
+            if !self.has_credentials() && scheme != Scheme::Anonymous {
+                return Err(Error::Registry {
+                    backend: self.inner.backend,
+                    operation: op,
+                    target: "/v2/".into(),
+                    status: 401,
+                    code: Some("UNAUTHORIZED".into()),
+                    message: "the registry requires credentials and none are configured".into(),
+                });
+            }
+            self.send_ok(op, "/v2/", "", |c| c.get(url.clone())).await?;
+            Ok(())
+        }
+        .instrument(self.span(op, self.inner.base.as_str()))
+        .await
+    }
+
+    async fn info(&self) -> Result<RegistryInfo> {
+        let op = "info";
+        async {
+            let url = self.url("v2/")?;
+            let resp = self.send_ok(op, "/v2/", "", |c| c.get(url.clone())).await?;
+            let version = resp
+                .headers()
+                .get("docker-distribution-api-version")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let mut extra = BTreeMap::new();
+            let scheme = self.scheme(op).await?;
+            extra.insert(
+                "auth".to_string(),
+                match scheme {
+                    Scheme::Anonymous => "none",
+                    Scheme::Basic => "basic",
+                    Scheme::Bearer { .. } => "bearer",
+                }
+                .to_string(),
+            );
+            Ok(RegistryInfo {
+                backend: self.inner.backend.to_string(),
+                version,
+                extra,
+            })
+        }
+        .instrument(self.span(op, self.inner.base.as_str()))
+        .await
+    }
+
+    async fn create_namespace(&self, _spec: &NamespaceSpec) -> Result<Namespace> {
+        Err(self.unsupported("namespaces to create"))
+    }
+
+    async fn get_namespace(&self, _name: &str) -> Result<Namespace> {
+        Err(self.unsupported("namespaces to get"))
+    }
+
+    async fn list_namespaces(&self) -> Result<Vec<Namespace>> {
+        Err(self.unsupported("namespaces to list"))
+    }
+
+    async fn delete_namespace(&self, _name: &str) -> Result<()> {
+        Err(self.unsupported("namespaces to delete"))
+    }
+
+    async fn list_repositories(&self, namespace: Option<&str>) -> Result<Vec<Repository>> {
+        let names = self.catalog().await?;
+        let prefix = namespace.map(|n| format!("{}/", n.trim_end_matches('/')));
+        Ok(names
+            .into_iter()
+            .filter(|n| prefix.as_deref().is_none_or(|p| n.starts_with(p)))
+            .map(Repository::named)
+            .collect())
+    }
+
+    async fn delete_repository(&self, repository: &str) -> Result<()> {
+        let op = "delete_repository";
+        async {
+            let by_digest = self.tags_by_digest(repository).await?;
+            let results: Vec<Result<()>> = futures::stream::iter(
+                by_digest
+                    .into_keys()
+                    .map(|d| async move { self.delete_digest(repository, &d).await }),
+            )
+            .buffer_unordered(self.inner.concurrency)
+            .collect()
+            .await;
+            for r in results {
+                match r {
+                    Err(e) if e.kind() != kubepkg_util::ErrorKind::NotFound => return Err(e),
+                    _ => {}
+                }
+            }
+            Ok(())
+        }
+        .instrument(self.span(op, repository))
+        .await
+    }
+
+    async fn list_tags(&self, repository: &str) -> Result<Vec<String>> {
+        self.tags_inner(repository)
+            .instrument(self.span("list_tags", repository))
+            .await
+    }
+
+    async fn list_artifacts(&self, repository: &str) -> Result<Vec<Artifact>> {
+        let op = "list_artifacts";
+        async {
+            let by_digest = self.tags_by_digest(repository).await?;
+            let results: Vec<Result<Artifact>> =
+                futures::stream::iter(by_digest.into_iter().map(|(digest, tags)| async move {
+                    let m = self
+                        .manifest_inner(repository, &ArtifactRef::Digest(digest))
+                        .await?;
+                    self.artifact_from(repository, m, tags).await
+                }))
+                .buffer_unordered(self.inner.concurrency)
+                .collect()
+                .await;
+            let mut out = Vec::with_capacity(results.len());
+            for r in results {
+                match r {
+                    Ok(a) => out.push(a),
+                    Err(e) if e.kind() == kubepkg_util::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            out.sort_by(|a, b| a.digest.cmp(&b.digest));
+            Ok(out)
+        }
+        .instrument(self.span(op, repository))
+        .await
+    }
+
+    async fn get_artifact(&self, repository: &str, reference: &ArtifactRef) -> Result<Artifact> {
+        let op = "get_artifact";
+        let target = format!("{repository}:{reference}");
+        async {
+            let manifest = self.manifest_inner(repository, reference).await?;
+            // Which tags point here: resolve them all (one HEAD per tag).
+            let tags = self
+                .tags_by_digest(repository)
+                .await?
+                .remove(&manifest.digest)
+                .unwrap_or_default();
+            self.artifact_from(repository, manifest, tags).await
+        }
+        .instrument(self.span(op, &target))
+        .await
+    }
+
+    async fn delete_artifact(&self, repository: &str, reference: &ArtifactRef) -> Result<()> {
+        let op = "delete_artifact";
+        let target = format!("{repository}:{reference}");
+        async {
+            let digest = match reference {
+                ArtifactRef::Digest(d) => {
+                    validate_digest(d)?;
+                    d.clone()
+                }
+                ArtifactRef::Tag(_) => self.resolve_inner(repository, reference).await?,
+            };
+            self.delete_digest(repository, &digest).await
+        }
+        .instrument(self.span(op, &target))
+        .await
+    }
+
+    async fn delete_tag(&self, repository: &str, tag: &str) -> Result<()> {
+        let op = "delete_tag";
+        let target = format!("{repository}:{tag}");
+        async {
+            let url = self.manifest_url(repository, &ArtifactRef::Tag(tag.to_string()))?;
+            let resp = self
+                .send(op, &target, &scope_delete(repository), |c| {
+                    c.delete(url.clone())
+                })
+                .await?;
+            if resp.status().is_success() {
+                return Ok(());
+            }
+            let err = error_from_response(self.inner.backend, op, &target, resp).await;
+            // Registries that only delete by digest answer 400/405 here
+            // (DIGEST_INVALID or UNSUPPORTED).
+            match &err {
+                Error::Registry { status: 400 | 405, code, message, .. }
+                    if matches!(code.as_deref(), Some("DIGEST_INVALID" | "UNSUPPORTED") | None) =>
+                {
+                    Err(Error::Unsupported(format!(
+                        "this registry cannot delete a tag alone ({message}); delete the artifact by digest instead"
+                    )))
+                }
+                _ => Err(err),
+            }
+        }
+        .instrument(self.span(op, &target))
+        .await
+    }
+
+    async fn get_manifest(&self, repository: &str, reference: &ArtifactRef) -> Result<Manifest> {
+        let target = format!("{repository}:{reference}");
+        self.manifest_inner(repository, reference)
+            .instrument(self.span("get_manifest", &target))
+            .await
+    }
+
+    async fn resolve(&self, repository: &str, reference: &ArtifactRef) -> Result<String> {
+        let target = format!("{repository}:{reference}");
+        self.resolve_inner(repository, reference)
+            .instrument(self.span("resolve", &target))
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    #[test]
+    fn link_header_next() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            LINK,
+            HeaderValue::from_static("</v2/_catalog?last=b&n=2>; rel=\"next\""),
+        );
+        assert_eq!(next_link(&h).as_deref(), Some("/v2/_catalog?last=b&n=2"));
+        let mut h = HeaderMap::new();
+        h.insert(
+            LINK,
+            HeaderValue::from_static(
+                "</api/v2.0/projects?page=1&page_size=2>; rel=\"prev\" , </api/v2.0/projects?page=3&page_size=2>; rel=\"next\"",
+            ),
+        );
+        assert_eq!(
+            next_link(&h).as_deref(),
+            Some("/api/v2.0/projects?page=3&page_size=2")
+        );
+        assert_eq!(next_link(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn challenges_parse() {
+        let (s, p) = parse_challenge(
+            r#"Bearer realm="https://auth.example.com/token",service="registry.example.com",scope="repository:a/b:pull,push""#,
+        )
+        .unwrap();
+        assert_eq!(s, "bearer");
+        assert_eq!(p["realm"], "https://auth.example.com/token");
+        assert_eq!(p["service"], "registry.example.com");
+        assert_eq!(p["scope"], "repository:a/b:pull,push");
+        let (s, p) = parse_challenge(r#"Basic realm="Registry Realm""#).unwrap();
+        assert_eq!(s, "basic");
+        assert_eq!(p["realm"], "Registry Realm");
+    }
+
+    #[test]
+    fn digest_of_empty() {
+        assert_eq!(
+            sha256_digest(b""),
+            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
+}

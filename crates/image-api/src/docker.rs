@@ -1,0 +1,825 @@
+//! The Docker engine backend of [`ImageEngine`], on `bollard`.
+//!
+//! Connects by `unix://` socket (or a bare socket path), `tcp://` / `http://`
+//! (plain, logged as a warning) or TCP with TLS client certificates (cargo
+//! feature `docker-tls`). The API version is negotiated with the engine on
+//! first use, so old engines (e.g. API 1.41) work. Builds use the classic
+//! builder (no BuildKit session).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use async_trait::async_trait;
+use bollard::Docker;
+use bollard::auth::DockerCredentials;
+use bollard::container::LogOutput;
+use bollard::models::{ContainerCreateBody, HostConfig};
+use bollard::query_parameters::{
+    BuildImageOptionsBuilder, CreateContainerOptionsBuilder, CreateImageOptionsBuilder,
+    ImportImageOptionsBuilder, ListImagesOptionsBuilder, LogsOptionsBuilder,
+    PruneImagesOptionsBuilder, PushImageOptionsBuilder, RemoveContainerOptionsBuilder,
+    RemoveImageOptionsBuilder, StartContainerOptions, TagImageOptionsBuilder, WaitContainerOptions,
+};
+use bytes::Bytes;
+use futures::{Stream, StreamExt, TryStreamExt};
+use tokio::sync::{OnceCell, mpsc};
+use tracing::Instrument;
+
+use crate::config::EngineConfig;
+use crate::engine::{
+    BuildContext, BuildOptions, ByteStream, ContainerLogs, ContainerSpec, EngineVersion,
+    EventStream, ImageDetails, ImageEngine, ImageSummary, ProgressEvent, PruneReport, RegistryAuth,
+};
+use crate::{Error, Result};
+
+/// A Docker engine.
+#[derive(Clone)]
+pub struct DockerEngine {
+    host: String,
+    base: Docker,
+    negotiated: std::sync::Arc<OnceCell<Docker>>,
+}
+
+impl std::fmt::Debug for DockerEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DockerEngine")
+            .field("host", &self.host)
+            .finish()
+    }
+}
+
+fn span(operation: &'static str, target: &str) -> tracing::Span {
+    tracing::info_span!(
+        "image.engine",
+        backend = "docker",
+        operation,
+        target = %target
+    )
+}
+
+impl DockerEngine {
+    /// Builds a client for the engine a config describes (no I/O yet).
+    pub fn new(config: &EngineConfig) -> Result<Self> {
+        let host = config.resolved_host();
+        let timeout = config.timeout_secs.max(1);
+        let version = bollard::API_DEFAULT_VERSION;
+        let cfg_err = |e: bollard::errors::Error| Error::Config(format!("docker host {host}: {e}"));
+        let base = if let Some(tls) = &config.tls {
+            #[cfg(feature = "docker-tls")]
+            {
+                Docker::connect_with_ssl(&host, &tls.key, &tls.cert, &tls.ca, timeout, version)
+                    .map_err(cfg_err)?
+            }
+            #[cfg(not(feature = "docker-tls"))]
+            {
+                let _ = tls;
+                return Err(Error::Unsupported(
+                    "TLS to the docker engine needs cargo feature `docker-tls`".into(),
+                ));
+            }
+        } else if let Some(path) = host.strip_prefix("unix://") {
+            Docker::connect_with_unix(path, timeout, version).map_err(cfg_err)?
+        } else if host.starts_with("tcp://") || host.starts_with("http://") {
+            tracing::warn!(
+                host = %host,
+                "connecting to the docker engine over plain TCP without TLS"
+            );
+            Docker::connect_with_http(&host, timeout, version).map_err(cfg_err)?
+        } else if host.starts_with("https://") {
+            return Err(Error::Config(format!(
+                "docker host {host}: https needs client certificates (`tls` with ca, cert, key)"
+            )));
+        } else {
+            return Err(Error::Config(format!(
+                "docker host {host}: expected unix://, tcp://, http:// or https://"
+            )));
+        };
+        Ok(DockerEngine {
+            host,
+            base,
+            negotiated: std::sync::Arc::new(OnceCell::new()),
+        })
+    }
+
+    /// The engine's address.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The bollard client, with the API version negotiated (once).
+    pub async fn client(&self) -> Result<Docker> {
+        self.negotiated
+            .get_or_try_init(|| async {
+                self.base
+                    .clone()
+                    .negotiate_version()
+                    .await
+                    .map_err(|e| map_err("negotiate_version", &self.host, e))
+            })
+            .await
+            .cloned()
+    }
+}
+
+/// Maps a bollard error.
+fn map_err(operation: &'static str, target: &str, e: bollard::errors::Error) -> Error {
+    use bollard::errors::Error as B;
+    match e {
+        B::DockerResponseServerError {
+            status_code,
+            message,
+        } => Error::Engine {
+            operation,
+            target: target.to_string(),
+            status: status_code,
+            message,
+        },
+        B::DockerStreamError { error } => Error::EngineStream {
+            operation,
+            target: target.to_string(),
+            message: error,
+        },
+        B::RequestTimeoutError => Error::Transport {
+            backend: "docker",
+            operation,
+            target: target.to_string(),
+            message: "request timed out".into(),
+            timeout: true,
+            source: None,
+        },
+        B::JsonDataError { .. }
+        | B::JsonSerdeError { .. }
+        | B::APIVersionParseError {}
+        | B::StrParseError { .. }
+        | B::HttpHeaderToStrError { .. } => Error::Protocol {
+            backend: "docker",
+            operation,
+            target: target.to_string(),
+            message: e.to_string(),
+        },
+        other => Error::Transport {
+            backend: "docker",
+            operation,
+            target: target.to_string(),
+            message: other.to_string(),
+            timeout: false,
+            source: Some(Box::new(other)),
+        },
+    }
+}
+
+/// Splits `repo:tag` / `repo@digest` into the repository and the tag or
+/// digest (a `:` inside the host part is a port, not a tag).
+pub(crate) fn split_reference(reference: &str) -> (&str, Option<&str>, Option<&str>) {
+    if let Some((repo, digest)) = reference.split_once('@') {
+        return (repo, None, Some(digest));
+    }
+    let last_slash = reference.rfind('/').map(|i| i + 1).unwrap_or(0);
+    match reference[last_slash..].rfind(':') {
+        Some(i) => {
+            let at = last_slash + i;
+            (&reference[..at], Some(&reference[at + 1..]), None)
+        }
+        None => (reference, None, None),
+    }
+}
+
+fn credentials(auth: Option<&RegistryAuth>) -> Option<DockerCredentials> {
+    auth.map(|a| DockerCredentials {
+        username: a.username.clone(),
+        password: a.password.as_ref().map(|p| p.expose_secret().clone()),
+        identitytoken: a.identity_token.as_ref().map(|p| p.expose_secret().clone()),
+        serveraddress: a.server.clone(),
+        ..DockerCredentials::default()
+    })
+}
+
+fn to_u64(v: Option<i64>) -> Option<u64> {
+    v.and_then(|v| u64::try_from(v).ok())
+}
+
+fn status_event(
+    id: Option<String>,
+    status: Option<String>,
+    detail: Option<bollard::models::ProgressDetail>,
+) -> Option<ProgressEvent> {
+    let status = status?;
+    let (current, total) = detail
+        .map(|d| (to_u64(d.current), to_u64(d.total)))
+        .unwrap_or((None, None));
+    Some(ProgressEvent::Status {
+        id,
+        status,
+        current,
+        total,
+    })
+}
+
+/// `v1: digest: sha256:… size: 528` → (tag, digest, size).
+fn parse_push_status(status: &str) -> Option<(String, String, u64)> {
+    let (tag, rest) = status.split_once(": digest: ")?;
+    let (digest, size) = rest.split_once(" size: ")?;
+    let size = size.trim().parse().ok()?;
+    Some((tag.trim().to_string(), digest.trim().to_string(), size))
+}
+
+/// Runs `work` on a task feeding a channel, so that a stream borrowing the
+/// client can be handed out as a `'static` stream. Dropping the returned
+/// stream stops the task at its next send.
+fn channel_stream<T, F, Fut>(span: tracing::Span, work: F) -> crate::engine::BoxStream<Result<T>>
+where
+    T: Send + 'static,
+    F: FnOnce(mpsc::Sender<Result<T>>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let start = futures::stream::once(async move {
+        let (tx, rx) = mpsc::channel(64);
+        tokio::spawn(work(tx).instrument(span));
+        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) })
+    })
+    .flatten();
+    Box::pin(start)
+}
+
+/// Archives a directory as a build context (runs on a blocking thread).
+fn tar_directory(dir: &Path) -> Result<Vec<u8>> {
+    let meta = std::fs::metadata(dir).map_err(|e| Error::io(dir.display(), e))?;
+    if !meta.is_dir() {
+        return Err(Error::Invalid(format!(
+            "build context {} is not a directory",
+            dir.display()
+        )));
+    }
+    let mut builder = tar::Builder::new(Vec::new());
+    builder.follow_symlinks(false);
+    builder
+        .append_dir_all(".", dir)
+        .map_err(|e| Error::io(dir.display(), e))?;
+    builder
+        .into_inner()
+        .map_err(|e| Error::io(dir.display(), e))
+}
+
+async fn context_bytes(context: BuildContext) -> Result<Bytes> {
+    match context {
+        BuildContext::Tar(b) => Ok(b),
+        BuildContext::Directory(dir) => {
+            let shown = dir.display().to_string();
+            tokio::task::spawn_blocking(move || tar_directory(&dir))
+                .await
+                .map_err(|e| Error::Io {
+                    path: shown,
+                    source: std::io::Error::other(e.to_string()),
+                })?
+                .map(Bytes::from)
+        }
+    }
+}
+
+fn hashmap(m: &BTreeMap<String, String>) -> HashMap<String, String> {
+    m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+#[async_trait]
+impl ImageEngine for DockerEngine {
+    async fn version(&self) -> Result<EngineVersion> {
+        let docker = self.client().await?;
+        let v = docker
+            .version()
+            .instrument(span("version", &self.host))
+            .await
+            .map_err(|e| map_err("version", &self.host, e))?;
+        Ok(EngineVersion {
+            version: v.version.unwrap_or_default(),
+            api_version: v.api_version.unwrap_or_default(),
+            min_api_version: v.min_api_version,
+            negotiated_api_version: docker.client_version().to_string(),
+            os: v.os.unwrap_or_default(),
+            arch: v.arch.unwrap_or_default(),
+            kernel_version: v.kernel_version,
+        })
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.base
+            .ping()
+            .instrument(span("ping", &self.host))
+            .await
+            .map(|_| ())
+            .map_err(|e| map_err("ping", &self.host, e))
+    }
+
+    async fn list_images(&self, all: bool) -> Result<Vec<ImageSummary>> {
+        let docker = self.client().await?;
+        let opts = ListImagesOptionsBuilder::new().all(all).build();
+        let list = docker
+            .list_images(Some(opts))
+            .instrument(span("list_images", &self.host))
+            .await
+            .map_err(|e| map_err("list_images", &self.host, e))?;
+        Ok(list
+            .into_iter()
+            .map(|i| ImageSummary {
+                id: i.id,
+                repo_tags: i
+                    .repo_tags
+                    .into_iter()
+                    .filter(|t| t != "<none>:<none>")
+                    .collect(),
+                repo_digests: i
+                    .repo_digests
+                    .into_iter()
+                    .filter(|t| t != "<none>@<none>")
+                    .collect(),
+                size: u64::try_from(i.size).unwrap_or(0),
+                created: i.created,
+                labels: i.labels.into_iter().collect(),
+            })
+            .collect())
+    }
+
+    async fn inspect_image(&self, image: &str) -> Result<ImageDetails> {
+        let docker = self.client().await?;
+        let i = docker
+            .inspect_image(image)
+            .instrument(span("inspect_image", image))
+            .await
+            .map_err(|e| map_err("inspect_image", image, e))?;
+        let config = i.config.unwrap_or_default();
+        Ok(ImageDetails {
+            id: i.id.unwrap_or_default(),
+            repo_tags: i.repo_tags.unwrap_or_default(),
+            repo_digests: i.repo_digests.unwrap_or_default(),
+            size: to_u64(i.size).unwrap_or(0),
+            created: i.created,
+            os: i.os.unwrap_or_default(),
+            architecture: i.architecture.unwrap_or_default(),
+            cmd: config.cmd.unwrap_or_default(),
+            entrypoint: config.entrypoint.unwrap_or_default(),
+            env: config.env.unwrap_or_default(),
+            labels: config.labels.unwrap_or_default().into_iter().collect(),
+            layers: i.root_fs.and_then(|r| r.layers).unwrap_or_default(),
+        })
+    }
+
+    fn build_stream(&self, context: BuildContext, options: BuildOptions) -> EventStream {
+        let this = self.clone();
+        let target = options
+            .tags
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "<untagged>".into());
+        channel_stream(span("build", &target), move |tx| async move {
+            let fail = |e: Error| async { tx.send(Err(e)).await.is_ok() };
+            let docker = match this.client().await {
+                Ok(d) => d,
+                Err(e) => {
+                    fail(e).await;
+                    return;
+                }
+            };
+            let body = match context_bytes(context).await {
+                Ok(b) => b,
+                Err(e) => {
+                    fail(e).await;
+                    return;
+                }
+            };
+            let mut b = BuildImageOptionsBuilder::new()
+                .dockerfile(options.dockerfile.as_deref().unwrap_or("Dockerfile"))
+                .rm(true)
+                .forcerm(true)
+                .nocache(options.no_cache)
+                .buildargs(&hashmap(&options.build_args))
+                .labels(&hashmap(&options.labels));
+            if let Some(first) = options.tags.first() {
+                b = b.t(first);
+            }
+            if options.pull {
+                b = b.pull("1");
+            }
+            if let Some(t) = &options.target {
+                b = b.target(t);
+            }
+            if let Some(n) = &options.network_mode {
+                b = b.networkmode(n);
+            }
+            let mut image_id = None;
+            {
+                let mut stream =
+                    docker.build_image(b.build(), None, Some(bollard::body_full(body)));
+                while let Some(item) = stream.next().await {
+                    let ev = match item {
+                        Ok(info) => {
+                            if let Some(aux) = info.aux.and_then(|a| a.id) {
+                                image_id = Some(aux.clone());
+                                Some(ProgressEvent::Built { image_id: aux })
+                            } else if let Some(text) = info.stream {
+                                Some(ProgressEvent::Log { text })
+                            } else {
+                                status_event(info.id, info.status, info.progress_detail)
+                            }
+                        }
+                        Err(e) => {
+                            let err = match e {
+                                bollard::errors::Error::DockerStreamError { error } => {
+                                    Error::Build { message: error }
+                                }
+                                bollard::errors::Error::DockerResponseServerError {
+                                    message,
+                                    ..
+                                } => Error::Build { message },
+                                other => map_err("build", &target, other),
+                            };
+                            fail(err).await;
+                            return;
+                        }
+                    };
+                    if let Some(ev) = ev
+                        && tx.send(Ok(ev)).await.is_err()
+                    {
+                        return;
+                    }
+                }
+            }
+            // The engine tags only one name per build request; add the others.
+            if let Some(id) = &image_id {
+                for extra in options.tags.iter().skip(1) {
+                    if let Err(e) = this.tag_image(id, extra).await {
+                        fail(e).await;
+                        return;
+                    }
+                }
+            }
+        })
+    }
+
+    async fn tag_image(&self, source: &str, target: &str) -> Result<()> {
+        let docker = self.client().await?;
+        let (repo, tag, digest) = split_reference(target);
+        if digest.is_some() {
+            return Err(Error::Invalid(format!(
+                "cannot tag as {target:?}: a tag target cannot hold a digest"
+            )));
+        }
+        let opts = TagImageOptionsBuilder::new()
+            .repo(repo)
+            .tag(tag.unwrap_or("latest"))
+            .build();
+        docker
+            .tag_image(source, Some(opts))
+            .instrument(span("tag_image", target))
+            .await
+            .map_err(|e| map_err("tag_image", target, e))
+    }
+
+    async fn remove_image(&self, image: &str, force: bool) -> Result<Vec<String>> {
+        let docker = self.client().await?;
+        let opts = RemoveImageOptionsBuilder::new().force(force).build();
+        let items = docker
+            .remove_image(image, Some(opts), None)
+            .instrument(span("remove_image", image))
+            .await
+            .map_err(|e| map_err("remove_image", image, e))?;
+        Ok(items
+            .into_iter()
+            .flat_map(|i| i.untagged.into_iter().chain(i.deleted))
+            .collect())
+    }
+
+    async fn prune_images(&self, all: bool) -> Result<PruneReport> {
+        let docker = self.client().await?;
+        let mut filters: HashMap<&str, Vec<&str>> = HashMap::new();
+        filters.insert("dangling", vec![if all { "false" } else { "true" }]);
+        let opts = PruneImagesOptionsBuilder::new().filters(&filters).build();
+        let r = docker
+            .prune_images(Some(opts))
+            .instrument(span("prune_images", &self.host))
+            .await
+            .map_err(|e| map_err("prune_images", &self.host, e))?;
+        Ok(PruneReport {
+            deleted: r
+                .images_deleted
+                .unwrap_or_default()
+                .into_iter()
+                .flat_map(|i| i.untagged.into_iter().chain(i.deleted))
+                .collect(),
+            space_reclaimed: to_u64(r.space_reclaimed).unwrap_or(0),
+        })
+    }
+
+    fn pull_stream(&self, reference: &str, auth: Option<&RegistryAuth>) -> EventStream {
+        let this = self.clone();
+        let reference = reference.to_string();
+        let creds = credentials(auth);
+        channel_stream(span("pull", &reference), move |tx| async move {
+            let docker = match this.client().await {
+                Ok(d) => d,
+                Err(e) => {
+                    let _ = tx.send(Err(e)).await;
+                    return;
+                }
+            };
+            let (repo, tag, digest) = split_reference(&reference);
+            let opts = if digest.is_some() {
+                CreateImageOptionsBuilder::new()
+                    .from_image(&reference)
+                    .build()
+            } else {
+                CreateImageOptionsBuilder::new()
+                    .from_image(repo)
+                    .tag(tag.unwrap_or("latest"))
+                    .build()
+            };
+            let mut stream = docker.create_image(Some(opts), None, creds);
+            while let Some(item) = stream.next().await {
+                let ev = match item {
+                    Ok(info) => {
+                        match info
+                            .status
+                            .as_deref()
+                            .and_then(|s| s.strip_prefix("Digest: "))
+                        {
+                            Some(d) => Some(ProgressEvent::Pulled {
+                                digest: d.trim().to_string(),
+                            }),
+                            None => status_event(info.id, info.status, info.progress_detail),
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(map_err("pull", &reference, e))).await;
+                        return;
+                    }
+                };
+                if let Some(ev) = ev
+                    && tx.send(Ok(ev)).await.is_err()
+                {
+                    return;
+                }
+            }
+        })
+    }
+
+    fn push_stream(&self, reference: &str, auth: Option<&RegistryAuth>) -> EventStream {
+        let this = self.clone();
+        let reference = reference.to_string();
+        let creds = credentials(auth);
+        channel_stream(span("push", &reference), move |tx| async move {
+            let docker = match this.client().await {
+                Ok(d) => d,
+                Err(e) => {
+                    let _ = tx.send(Err(e)).await;
+                    return;
+                }
+            };
+            let (repo, tag, digest) = split_reference(&reference);
+            if digest.is_some() {
+                let _ = tx
+                    .send(Err(Error::Invalid(format!(
+                        "cannot push {reference:?}: push a tag, not a digest"
+                    ))))
+                    .await;
+                return;
+            }
+            let opts = PushImageOptionsBuilder::new()
+                .tag(tag.unwrap_or("latest"))
+                .build();
+            let mut stream = docker.push_image(repo, Some(opts), creds);
+            while let Some(item) = stream.next().await {
+                let ev = match item {
+                    Ok(info) => match info.status.as_deref().and_then(parse_push_status) {
+                        Some((tag, digest, size)) => {
+                            Some(ProgressEvent::Pushed { tag, digest, size })
+                        }
+                        None => status_event(None, info.status, info.progress_detail),
+                    },
+                    Err(e) => {
+                        let _ = tx.send(Err(map_err("push", &reference, e))).await;
+                        return;
+                    }
+                };
+                if let Some(ev) = ev
+                    && tx.send(Ok(ev)).await.is_err()
+                {
+                    return;
+                }
+            }
+        })
+    }
+
+    fn save_images(&self, images: &[String]) -> ByteStream {
+        let this = self.clone();
+        let images = images.to_vec();
+        let target = images.join(",");
+        let sp = span("save_images", &target);
+        let s = futures::stream::once(async move {
+            let docker = this.client().await?;
+            let names: Vec<&str> = images.iter().map(String::as_str).collect();
+            let t = target.clone();
+            Ok::<_, Error>(
+                docker
+                    .export_images(&names)
+                    .map_err(move |e| map_err("save_images", &t, e)),
+            )
+        })
+        .map(|r: Result<_>| match r {
+            Ok(s) => s.boxed(),
+            Err(e) => futures::stream::once(async { Err(e) }).boxed(),
+        })
+        .flatten();
+        Box::pin(s.boxed().instrument_stream(sp))
+    }
+
+    async fn load_images(&self, tarball: ByteStream) -> Result<Vec<String>> {
+        let docker = self.client().await?;
+        let opts = ImportImageOptionsBuilder::new().quiet(true).build();
+        let body = tarball.map_err(|e| std::io::Error::other(e.to_string()));
+        let mut stream = docker.import_image_stream(opts, body, None);
+        let mut loaded = Vec::new();
+        let sp = span("load_images", &self.host);
+        while let Some(item) = stream.next().instrument(sp.clone()).await {
+            let info = item.map_err(|e| map_err("load_images", &self.host, e))?;
+            if let Some(text) = info.stream {
+                for line in text.lines() {
+                    if let Some(name) = line
+                        .strip_prefix("Loaded image: ")
+                        .or_else(|| line.strip_prefix("Loaded image ID: "))
+                    {
+                        loaded.push(name.trim().to_string());
+                    }
+                }
+            }
+        }
+        Ok(loaded)
+    }
+
+    async fn create_container(&self, spec: &ContainerSpec) -> Result<String> {
+        let docker = self.client().await?;
+        let body = ContainerCreateBody {
+            image: Some(spec.image.clone()),
+            cmd: (!spec.cmd.is_empty()).then(|| spec.cmd.clone()),
+            entrypoint: spec.entrypoint.clone(),
+            env: (!spec.env.is_empty()).then(|| spec.env.clone()),
+            labels: (!spec.labels.is_empty()).then(|| hashmap(&spec.labels)),
+            working_dir: spec.working_dir.clone(),
+            user: spec.user.clone(),
+            host_config: Some(HostConfig {
+                network_mode: spec.network_mode.clone(),
+                ..HostConfig::default()
+            }),
+            ..ContainerCreateBody::default()
+        };
+        let opts = spec
+            .name
+            .as_deref()
+            .map(|n| CreateContainerOptionsBuilder::new().name(n).build());
+        let r = docker
+            .create_container(opts, body)
+            .instrument(span("create_container", &spec.image))
+            .await
+            .map_err(|e| map_err("create_container", &spec.image, e))?;
+        for w in &r.warnings {
+            tracing::warn!(image = %spec.image, warning = %w, "docker create_container");
+        }
+        Ok(r.id)
+    }
+
+    async fn start_container(&self, id: &str) -> Result<()> {
+        let docker = self.client().await?;
+        docker
+            .start_container(id, None::<StartContainerOptions>)
+            .instrument(span("start_container", id))
+            .await
+            .map_err(|e| map_err("start_container", id, e))
+    }
+
+    async fn wait_container(&self, id: &str) -> Result<i64> {
+        let docker = self.client().await?;
+        let mut stream = docker.wait_container(id, None::<WaitContainerOptions>);
+        let mut code = None;
+        while let Some(item) = stream.next().instrument(span("wait_container", id)).await {
+            match item {
+                Ok(r) => code = Some(r.status_code),
+                Err(bollard::errors::Error::DockerContainerWaitError { code: c, .. }) => {
+                    code = Some(c)
+                }
+                Err(e) => return Err(map_err("wait_container", id, e)),
+            }
+        }
+        code.ok_or_else(|| Error::Protocol {
+            backend: "docker",
+            operation: "wait_container",
+            target: id.to_string(),
+            message: "the engine returned no exit status".into(),
+        })
+    }
+
+    async fn container_logs(&self, id: &str) -> Result<ContainerLogs> {
+        let docker = self.client().await?;
+        let opts = LogsOptionsBuilder::new()
+            .stdout(true)
+            .stderr(true)
+            .follow(false)
+            .build();
+        let mut stream = docker.logs(id, Some(opts));
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        while let Some(item) = stream.next().instrument(span("container_logs", id)).await {
+            match item.map_err(|e| map_err("container_logs", id, e))? {
+                LogOutput::StdErr { message } => err.extend_from_slice(&message),
+                LogOutput::StdOut { message } | LogOutput::Console { message } => {
+                    out.extend_from_slice(&message)
+                }
+                LogOutput::StdIn { .. } => {}
+            }
+        }
+        Ok(ContainerLogs {
+            stdout: String::from_utf8_lossy(&out).into_owned(),
+            stderr: String::from_utf8_lossy(&err).into_owned(),
+        })
+    }
+
+    async fn remove_container(&self, id: &str, force: bool) -> Result<()> {
+        let docker = self.client().await?;
+        let opts = RemoveContainerOptionsBuilder::new()
+            .force(force)
+            .v(true)
+            .build();
+        docker
+            .remove_container(id, Some(opts))
+            .instrument(span("remove_container", id))
+            .await
+            .map_err(|e| map_err("remove_container", id, e))
+    }
+}
+
+/// Enters a span while each item of a stream is produced.
+trait InstrumentStream: Stream + Sized {
+    fn instrument_stream(self, span: tracing::Span) -> Instrumented<Self> {
+        Instrumented { inner: self, span }
+    }
+}
+
+impl<S: Stream> InstrumentStream for S {}
+
+struct Instrumented<S> {
+    inner: S,
+    span: tracing::Span,
+}
+
+impl<S: Stream + Unpin> Stream for Instrumented<S> {
+    type Item = S::Item;
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        let _enter = this.span.enter();
+        this.inner.poll_next_unpin(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_split() {
+        assert_eq!(split_reference("a/b:v1"), ("a/b", Some("v1"), None));
+        assert_eq!(
+            split_reference("127.0.0.1:5000/a/b"),
+            ("127.0.0.1:5000/a/b", None, None)
+        );
+        assert_eq!(
+            split_reference("127.0.0.1:5000/a:t"),
+            ("127.0.0.1:5000/a", Some("t"), None)
+        );
+        assert_eq!(
+            split_reference("h:1/a@sha256:00"),
+            ("h:1/a", None, Some("sha256:00"))
+        );
+    }
+
+    #[test]
+    fn push_status_parses() {
+        let s = format!("v1: digest: sha256:{} size: 528", "ab".repeat(32));
+        let (tag, digest, size) = parse_push_status(&s).unwrap();
+        assert_eq!(tag, "v1");
+        assert!(digest.starts_with("sha256:ab"));
+        assert_eq!(size, 528);
+        assert!(parse_push_status("Pushing").is_none());
+    }
+
+    #[test]
+    fn bad_hosts_are_config_errors() {
+        let e = DockerEngine::new(&EngineConfig::new("ftp://x")).unwrap_err();
+        assert_eq!(e.kind(), kubepkg_util::ErrorKind::Invalid);
+        let e = DockerEngine::new(&EngineConfig::new("https://x:2376")).unwrap_err();
+        assert!(e.to_string().contains("client certificates"), "{e}");
+    }
+
+    #[test]
+    fn tar_of_missing_dir_fails_cleanly() {
+        let e = tar_directory(Path::new("/nonexistent/kubepkg-ctx")).unwrap_err();
+        assert_eq!(e.kind(), kubepkg_util::ErrorKind::NotFound);
+    }
+}
