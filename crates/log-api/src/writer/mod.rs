@@ -258,8 +258,28 @@ struct Worker {
 }
 
 impl Worker {
+    /// The next message, spinning and yielding briefly before parking: a
+    /// parked writer costs every logging thread a wake-up system call.
+    fn next(&self) -> Option<Msg> {
+        for step in 0..10u32 {
+            match self.rx.try_recv() {
+                Ok(msg) => return Some(msg),
+                Err(mpsc::TryRecvError::Disconnected) => return None,
+                Err(mpsc::TryRecvError::Empty) => {}
+            }
+            if step < 6 {
+                for _ in 0..(1u32 << step) {
+                    std::hint::spin_loop();
+                }
+            } else {
+                std::thread::yield_now();
+            }
+        }
+        self.rx.recv().ok()
+    }
+
     fn run(&mut self) {
-        while let Ok(msg) = self.rx.recv() {
+        while let Some(msg) = self.next() {
             if !self.handle(msg) {
                 break;
             }
