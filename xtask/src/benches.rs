@@ -1,22 +1,273 @@
 //! `cargo xtask bench NAME`: one benchmark, kubepkg and its peer measured in
-//! the same run, printed as a ratio.
+//! the same run, printed as a ratio (these machines are shared and noisy, so
+//! only a ratio from one run means anything).
+//!
+//! Criterion benchmarks run with `--output-format bencher` and are parsed
+//! into `id -> ns/iter`; Go peers run `go test -bench` and are parsed into
+//! `go:BenchmarkName -> ns/op`. Bench binaries that measure kubepkg and the
+//! peer themselves print `RESULT <id> <value> <unit>` lines, with the unit
+//! either `ns` (lower is better) or `/s` (higher is better).
 
-use crate::sh::Res;
+use crate::env;
+use crate::gobuild;
+use crate::sh::{self, Res};
+use std::collections::BTreeMap;
+use std::process::Command;
 
-/// Known benchmarks.
-const BENCHES: &[(&str, &str)] = &[];
+/// How one side of a comparison is measured.
+enum Step {
+    /// `cargo bench -p CRATE --bench BENCH` (criterion, bencher output).
+    Criterion { krate: &'static str, bench: &'static str },
+    /// `go test -bench .` in a directory under `benches/peers/`.
+    GoBench { dir: &'static str },
+    /// A bench binary that prints `RESULT id value unit` lines.
+    #[allow(dead_code)]
+    Binary { krate: &'static str, bench: &'static str },
+}
 
+/// One comparison printed as a ratio.
+struct Pair {
+    label: &'static str,
+    ours: &'static str,
+    peer: &'static str,
+    /// What the ratio should reach, e.g. "≤ 1.05× (overhead ≤ 5%)".
+    target: &'static str,
+}
+
+struct Bench {
+    name: &'static str,
+    about: &'static str,
+    needs_env: bool,
+    steps: &'static [Step],
+    pairs: &'static [Pair],
+}
+
+const BENCHES: &[Bench] = &[
+    Bench {
+        name: "log",
+        about: "JSON event with 4 fields to a non-blocking file sink: each backend vs itself used directly, and vs Go's zap",
+        needs_env: false,
+        steps: &[
+            Step::Criterion { krate: "kubepkg-log-api", bench: "log_event" },
+            Step::GoBench { dir: "benches/peers/zap" },
+        ],
+        pairs: &[
+            Pair { label: "tracing: kubepkg / direct", ours: "json_4_fields/tracing/kubepkg", peer: "json_4_fields/tracing/direct", target: "time ratio ≤ 1.05" },
+            Pair { label: "slog: kubepkg / direct", ours: "json_4_fields/slog/kubepkg", peer: "json_4_fields/slog/direct", target: "time ratio ≤ 1.05" },
+            Pair { label: "log: kubepkg / direct", ours: "json_4_fields/log/kubepkg", peer: "json_4_fields/log/direct", target: "time ratio ≤ 1.05" },
+            Pair { label: "tracing backend / zap", ours: "json_4_fields/tracing/kubepkg", peer: "go:BenchmarkJSON4Fields", target: "time ratio ≤ 1.0" },
+            Pair { label: "slog backend / zap", ours: "json_4_fields/slog/kubepkg", peer: "go:BenchmarkJSON4Fields", target: "time ratio ≤ 1.0" },
+            Pair { label: "log backend / zap", ours: "json_4_fields/log/kubepkg", peer: "go:BenchmarkJSON4Fields", target: "time ratio ≤ 1.0" },
+        ],
+    },
+    Bench {
+        name: "quantity",
+        about: "Quantity parse + add vs Go's resource.ParseQuantity + Add",
+        needs_env: false,
+        steps: &[
+            Step::Criterion { krate: "kubepkg-util", bench: "quantity" },
+            Step::GoBench { dir: "benches/peers/quantity" },
+        ],
+        pairs: &[Pair {
+            label: "parse+add: kubepkg / Go apimachinery",
+            ours: "quantity_parse_add/*",
+            peer: "go:BenchmarkParseAdd",
+            target: "time ratio ≤ 1.0",
+        }],
+    },
+];
+
+/// Entry point.
 pub fn run(args: &[&str]) -> Res {
     match args {
         [] | ["list"] => {
-            for (name, what) in BENCHES {
-                println!("{name:<16} {what}");
+            for b in BENCHES {
+                println!("{:<12} {}", b.name, b.about);
             }
             Ok(())
         }
-        [name] => Err(format!(
-            "unknown benchmark {name:?}; `cargo xtask bench list` shows them"
-        )),
+        [name] => {
+            let b = BENCHES
+                .iter()
+                .find(|b| b.name == *name)
+                .ok_or_else(|| format!("unknown benchmark {name:?}; `cargo xtask bench list` shows them"))?;
+            run_one(b)
+        }
         _ => Err("usage: cargo xtask bench NAME | list".into()),
+    }
+}
+
+/// A measurement: `ns` per operation (lower is better) or a rate per second.
+#[derive(Clone, Copy, Debug)]
+enum Value {
+    Ns(f64),
+    PerSec(f64),
+}
+
+fn run_one(b: &Bench) -> Res {
+    if b.needs_env {
+        env::up(&[])?;
+    }
+    let mut peers = Vec::new();
+    for t in gobuild::PEERS {
+        t.ensure()?;
+        peers.push(t);
+    }
+    let mut m: BTreeMap<String, Value> = BTreeMap::new();
+    for step in b.steps {
+        match step {
+            Step::Criterion { krate, bench } => {
+                let out = sh::output(
+                    cargo()
+                        .args(["bench", "-p", krate, "--bench", bench, "--"])
+                        .args(["--output-format", "bencher", "--warm-up-time", "1", "--measurement-time", "3"]),
+                )?;
+                parse_bencher(&out, &mut m);
+            }
+            Step::GoBench { dir } => {
+                let out = sh::output(
+                    Command::new("go")
+                        .current_dir(sh::workspace_root().join(dir))
+                        .env("GOTOOLCHAIN", "local")
+                        .env("GOFLAGS", "-mod=mod")
+                        .args(["test", "-run", "^$", "-bench", ".", "-benchtime", "3s", "-benchmem"]),
+                )?;
+                parse_gobench(&out, &mut m);
+            }
+            Step::Binary { krate, bench } => {
+                let mut c = cargo();
+                c.args(["bench", "-p", krate, "--bench", bench]);
+                for t in gobuild::PEERS {
+                    for bin in t.bins {
+                        c.env(format!("KUBEPKG_PEER_{}", bin.to_uppercase()), t.bin(bin));
+                    }
+                }
+                let out = sh::output(&mut c)?;
+                parse_results(&out, &mut m);
+            }
+        }
+    }
+    println!("\n{} — {}\n", b.name, b.about);
+    for (id, v) in &m {
+        match v {
+            Value::Ns(ns) => println!("  {id:<48} {:>14.1} ns/op", ns),
+            Value::PerSec(r) => println!("  {id:<48} {:>14.1} /s", r),
+        }
+    }
+    println!();
+    for p in b.pairs {
+        let ours = lookup(&m, p.ours);
+        let peer = lookup(&m, p.peer);
+        match (ours, peer) {
+            (Some(Value::Ns(o)), Some(Value::Ns(q))) => println!(
+                "  {:<40} time ratio {:>6.3}  ({} {:.0} ns vs {:.0} ns; target {})",
+                p.label,
+                o / q,
+                if o <= q { "kubepkg faster or equal:" } else { "kubepkg slower:" },
+                o,
+                q,
+                p.target
+            ),
+            (Some(Value::PerSec(o)), Some(Value::PerSec(q))) => println!(
+                "  {:<40} throughput ratio {:>6.3}  ({:.1}/s vs {:.1}/s; target {})",
+                p.label,
+                o / q,
+                o,
+                q,
+                p.target
+            ),
+            _ => println!("  {:<40} missing measurement ({} or {})", p.label, p.ours, p.peer),
+        }
+    }
+    Ok(())
+}
+
+/// Exact id, or the mean of every id matching a `prefix/*` pattern.
+fn lookup(m: &BTreeMap<String, Value>, id: &str) -> Option<Value> {
+    if let Some(prefix) = id.strip_suffix('*') {
+        let vals: Vec<f64> = m
+            .iter()
+            .filter(|(k, _)| k.starts_with(prefix))
+            .filter_map(|(_, v)| match v {
+                Value::Ns(n) => Some(*n),
+                Value::PerSec(_) => None,
+            })
+            .collect();
+        if vals.is_empty() {
+            return None;
+        }
+        return Some(Value::Ns(vals.iter().sum::<f64>() / vals.len() as f64));
+    }
+    m.get(id).copied()
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(sh::workspace_root());
+    c
+}
+
+/// `test group/name ... bench:       1,234 ns/iter (+/- 56)`
+fn parse_bencher(out: &str, m: &mut BTreeMap<String, Value>) {
+    for line in out.lines() {
+        let Some(rest) = line.strip_prefix("test ") else { continue };
+        let Some((id, tail)) = rest.split_once(" ... bench:") else { continue };
+        let num: String = tail.trim().split_whitespace().next().unwrap_or("").replace(',', "");
+        if let Ok(ns) = num.parse::<f64>() {
+            m.insert(id.trim().to_string(), Value::Ns(ns));
+        }
+    }
+}
+
+/// `BenchmarkParseAdd-2   	 9838467	       121.9 ns/op	...`
+fn parse_gobench(out: &str, m: &mut BTreeMap<String, Value>) {
+    for line in out.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() >= 4 && f[0].starts_with("Benchmark") && f[3] == "ns/op" {
+            let name = f[0].rsplit_once('-').map(|(n, _)| n).unwrap_or(f[0]);
+            if let Ok(ns) = f[2].parse::<f64>() {
+                m.insert(format!("go:{name}"), Value::Ns(ns));
+            }
+        }
+    }
+}
+
+/// `RESULT id value unit`
+fn parse_results(out: &str, m: &mut BTreeMap<String, Value>) {
+    for line in out.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() == 4 && f[0] == "RESULT" {
+            if let Ok(v) = f[2].parse::<f64>() {
+                let v = if f[3] == "ns" { Value::Ns(v) } else { Value::PerSec(v) };
+                m.insert(f[1].to_string(), v);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_criterion_bencher_lines() {
+        let mut m = BTreeMap::new();
+        parse_bencher("test a/b/kubepkg ... bench:       1,234 ns/iter (+/- 56)\nnoise", &mut m);
+        assert!(matches!(m.get("a/b/kubepkg"), Some(Value::Ns(n)) if (*n - 1234.0).abs() < 1e-9));
+    }
+
+    #[test]
+    fn parses_go_bench_lines() {
+        let mut m = BTreeMap::new();
+        parse_gobench("BenchmarkParseAdd-2   \t 9838467\t       121.9 ns/op\t 0 B/op", &mut m);
+        assert!(matches!(m.get("go:BenchmarkParseAdd"), Some(Value::Ns(n)) if (*n - 121.9).abs() < 1e-9));
+    }
+
+    #[test]
+    fn wildcard_lookup_averages() {
+        let mut m = BTreeMap::new();
+        m.insert("q/a".to_string(), Value::Ns(10.0));
+        m.insert("q/b".to_string(), Value::Ns(30.0));
+        assert!(matches!(lookup(&m, "q/*"), Some(Value::Ns(n)) if (n - 20.0).abs() < 1e-9));
     }
 }

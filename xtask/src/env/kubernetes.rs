@@ -325,13 +325,8 @@ pub fn start(ctx: &Ctx, name: &str) -> Res {
         other => return Err(format!("unknown control-plane component {other}")),
     };
     if name == "kwok" {
-        let cfg = ctx.state("kwok").join("kwok.yaml");
-        if !cfg.exists() {
-            sh::write(
-                &cfg,
-                "kind: KwokConfiguration\napiVersion: config.kwok.x-k8s.io/v1alpha1\noptions: {}\n",
-            )?;
-        }
+        // Always rewritten, so a changed configuration applies on restart.
+        sh::write(&ctx.state("kwok").join("kwok.yaml"), &kwok_config())?;
     }
     proc::spawn(ctx, name, &bin, &argv, &[])?;
     let limit = Duration::from_secs(if name == "kube-apiserver" { 120 } else { 60 });
@@ -353,6 +348,28 @@ pub fn start(ctx: &Ctx, name: &str) -> Res {
     } else {
         Err(format!("not healthy after {limit:?}: {last}"))
     }
+}
+
+/// kwok's configuration: default options, plus container logs for every
+/// simulated pod (served by kwok's kubelet API on 127.0.0.1:10250, so the API
+/// server's `pods/log` works) from fixture files in CRI log format.
+fn kwok_config() -> String {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join("crates/k8s-api/tests/fixtures");
+    format!(
+        "kind: KwokConfiguration\n\
+         apiVersion: config.kwok.x-k8s.io/v1alpha1\n\
+         options: {{}}\n\
+         ---\n\
+         kind: ClusterLogs\n\
+         apiVersion: kwok.x-k8s.io/v1alpha1\n\
+         metadata:\n  name: kubepkg-all-pods\n\
+         spec:\n  logs:\n  - containers: []\n    logsFile: {}\n    previousLogsFile: {}\n    follow: true\n",
+        fixtures.join("kwok-pod.log").display(),
+        fixtures.join("kwok-pod-previous.log").display(),
+    )
 }
 
 /// curl against the API server with the admin token.
