@@ -1,0 +1,848 @@
+//! AMQP 0-9-1 backend (feature `amqp`) on `lapin`, for RabbitMQ.
+//!
+//! - **One connection** per [`AmqpQueue`], opened on first use; publishes go
+//!   through a small pool of channels in confirm mode; every consumer gets its
+//!   own channel (so its prefetch applies to it alone); declarations use a
+//!   short-lived channel so a refused declaration (406) cannot poison a
+//!   pooled one.
+//! - **Reconnect**: when the connection is lost, the next operation
+//!   reconnects with exponential backoff (up to `retry_timeout_secs`),
+//!   re-declares every exchange, queue and binding declared through this
+//!   handle (broker-named queues excepted), and consumers resubscribe by
+//!   themselves.
+//! - **At-least-once publishing**: [`publish`](MessageQueue::publish)
+//!   returns only after the broker's confirm. A publish whose confirm did not
+//!   arrive (connection lost, broker nack) is sent again after reconnecting,
+//!   so a message reported as published is never lost, but may be delivered
+//!   twice. Deduplicate with [`Message::message_id`] where it matters.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use futures::StreamExt;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
+    BasicRejectOptions, ConfirmSelectOptions, ExchangeDeclareOptions, ExchangeDeleteOptions,
+    QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
+};
+use lapin::protocol::{AMQPErrorKind, AMQPHardError, AMQPSoftError};
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties};
+use tokio::sync::{mpsc, oneshot};
+use tracing::Instrument;
+
+use super::{
+    Acknowledger, ConsumeOptions, Consumer, Delivery, ExchangeKind, ExchangeSpec, Message,
+    MessageQueue, PublishOptions, QueueInfo, QueueSpec, new_id,
+};
+pub use crate::config::AmqpConfig;
+use crate::error::{Error, Result};
+use crate::secret::redact_url;
+
+#[derive(Debug, Clone)]
+enum Op {
+    Exchange(ExchangeSpec),
+    Queue(QueueSpec),
+    Bind {
+        queue: String,
+        exchange: String,
+        key: String,
+    },
+    DeleteQueue(String),
+    DeleteExchange(String),
+}
+
+struct Session {
+    generation: u64,
+    conn: Connection,
+    publishers: Vec<Mutex<Channel>>,
+    next: AtomicUsize,
+}
+
+struct Inner {
+    config: AmqpConfig,
+    /// Serializes reconnects.
+    reconnect: tokio::sync::Mutex<()>,
+    current: Mutex<Option<Arc<Session>>>,
+    topology: Mutex<Vec<Op>>,
+    generation: std::sync::atomic::AtomicU64,
+}
+
+/// The AMQP backend. Clones share one connection.
+#[derive(Clone)]
+pub struct AmqpQueue {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for AmqpQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AmqpQueue")
+            .field("url", &redact_url(self.inner.config.url.expose()))
+            .finish_non_exhaustive()
+    }
+}
+
+/// Maps a lapin error onto this crate's kinds.
+pub(crate) fn map_err(op: &str, e: &lapin::Error) -> Error {
+    use lapin::ErrorKind as K;
+    let detail = format!("{op}: {e}");
+    match e.kind() {
+        K::ProtocolError(amqp) => match amqp.kind() {
+            AMQPErrorKind::Soft(s) => match s {
+                AMQPSoftError::NOTFOUND | AMQPSoftError::NOROUTE | AMQPSoftError::NOCONSUMERS => {
+                    Error::NotFound(detail)
+                }
+                AMQPSoftError::PRECONDITIONFAILED | AMQPSoftError::RESOURCELOCKED => {
+                    Error::Conflict(detail)
+                }
+                AMQPSoftError::ACCESSREFUSED => Error::Forbidden(detail),
+                AMQPSoftError::CONTENTTOOLARGE => Error::Invalid(detail),
+            },
+            AMQPErrorKind::Hard(h) => match h {
+                AMQPHardError::CONNECTIONFORCED | AMQPHardError::RESOURCEERROR => {
+                    Error::Unavailable(detail)
+                }
+                AMQPHardError::NOTALLOWED => Error::Forbidden(detail),
+                AMQPHardError::INVALIDPATH => Error::Invalid(detail),
+                AMQPHardError::NOTIMPLEMENTED => Error::Unsupported(detail),
+                _ => Error::Internal(detail),
+            },
+        },
+        K::IOError(_)
+        | K::InvalidChannelState(..)
+        | K::InvalidConnectionState(_)
+        | K::InvalidChannel(_)
+        | K::MissingHeartbeatError
+        | K::ChannelsLimitReached
+        | K::RuntimeShutdownError(_) => Error::Unavailable(detail),
+        K::AuthProviderError(_) => Error::Unauthorized(detail),
+        K::InvalidProtocolVersion(_) => Error::Unsupported(detail),
+        _ => Error::Internal(detail),
+    }
+}
+
+fn queue_args(spec: &QueueSpec) -> FieldTable {
+    let mut t = FieldTable::default();
+    if let Some(x) = &spec.dead_letter_exchange {
+        t.insert(
+            ShortString::from("x-dead-letter-exchange"),
+            AMQPValue::LongString(LongString::from(x.as_str())),
+        );
+    }
+    if let Some(k) = &spec.dead_letter_routing_key {
+        t.insert(
+            ShortString::from("x-dead-letter-routing-key"),
+            AMQPValue::LongString(LongString::from(k.as_str())),
+        );
+    }
+    if let Some(ttl) = spec.message_ttl {
+        t.insert(
+            ShortString::from("x-message-ttl"),
+            AMQPValue::LongLongInt(ttl.as_millis().min(i64::MAX as u128) as i64),
+        );
+    }
+    if let Some(n) = spec.max_length {
+        t.insert(
+            ShortString::from("x-max-length"),
+            AMQPValue::LongLongInt(n.min(i64::MAX as u64) as i64),
+        );
+    }
+    t
+}
+
+fn to_properties(m: &Message) -> BasicProperties {
+    let mut p = BasicProperties::default().with_delivery_mode(if m.persistent { 2 } else { 1 });
+    if let Some(ct) = &m.content_type {
+        p = p.with_content_type(ShortString::from(ct.as_str()));
+    }
+    if !m.headers.is_empty() {
+        let mut t = FieldTable::default();
+        for (k, v) in &m.headers {
+            t.insert(
+                ShortString::from(k.as_str()),
+                AMQPValue::LongString(LongString::from(v.as_str())),
+            );
+        }
+        p = p.with_headers(t);
+    }
+    if let Some(id) = &m.message_id {
+        p = p.with_message_id(ShortString::from(id.as_str()));
+    }
+    if let Some(c) = &m.correlation_id {
+        p = p.with_correlation_id(ShortString::from(c.as_str()));
+    }
+    if let Some(r) = &m.reply_to {
+        p = p.with_reply_to(ShortString::from(r.as_str()));
+    }
+    if let Some(e) = m.expiration {
+        p = p.with_expiration(ShortString::from(e.as_millis().to_string()));
+    }
+    p
+}
+
+fn value_to_string(v: &AMQPValue) -> Option<String> {
+    Some(match v {
+        AMQPValue::LongString(s) => String::from_utf8_lossy(s.as_bytes()).into_owned(),
+        AMQPValue::ShortString(s) => s.as_str().to_owned(),
+        AMQPValue::Boolean(b) => b.to_string(),
+        AMQPValue::ShortShortInt(n) => n.to_string(),
+        AMQPValue::ShortShortUInt(n) => n.to_string(),
+        AMQPValue::ShortInt(n) => n.to_string(),
+        AMQPValue::ShortUInt(n) => n.to_string(),
+        AMQPValue::LongInt(n) => n.to_string(),
+        AMQPValue::LongUInt(n) => n.to_string(),
+        AMQPValue::LongLongInt(n) => n.to_string(),
+        AMQPValue::Timestamp(n) => n.to_string(),
+        AMQPValue::Float(n) => n.to_string(),
+        AMQPValue::Double(n) => n.to_string(),
+        _ => return None,
+    })
+}
+
+fn from_delivery(props: &BasicProperties, data: Vec<u8>) -> Message {
+    let headers = props
+        .headers()
+        .as_ref()
+        .map(|t| {
+            t.inner()
+                .iter()
+                .filter_map(|(k, v)| value_to_string(v).map(|s| (k.as_str().to_owned(), s)))
+                .collect()
+        })
+        .unwrap_or_default();
+    Message {
+        body: data.into(),
+        content_type: props.content_type().as_ref().map(|s| s.as_str().to_owned()),
+        headers,
+        persistent: *props.delivery_mode() == Some(2),
+        message_id: props.message_id().as_ref().map(|s| s.as_str().to_owned()),
+        correlation_id: props
+            .correlation_id()
+            .as_ref()
+            .map(|s| s.as_str().to_owned()),
+        reply_to: props.reply_to().as_ref().map(|s| s.as_str().to_owned()),
+        expiration: props
+            .expiration()
+            .as_ref()
+            .and_then(|s| s.as_str().parse::<u64>().ok())
+            .map(Duration::from_millis),
+    }
+}
+
+/// Runs one topology operation on `ch`.
+async fn apply(ch: &Channel, op: &Op) -> std::result::Result<Option<QueueInfo>, lapin::Error> {
+    match op {
+        Op::Exchange(spec) => {
+            let kind = match spec.kind {
+                ExchangeKind::Direct => lapin::ExchangeKind::Direct,
+                ExchangeKind::Fanout => lapin::ExchangeKind::Fanout,
+                ExchangeKind::Topic => lapin::ExchangeKind::Topic,
+            };
+            ch.exchange_declare(
+                ShortString::from(spec.name.as_str()),
+                kind,
+                ExchangeDeclareOptions {
+                    durable: spec.durable,
+                    auto_delete: spec.auto_delete,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await?;
+            Ok(None)
+        }
+        Op::Queue(spec) => {
+            let q = ch
+                .queue_declare(
+                    ShortString::from(spec.name.as_str()),
+                    QueueDeclareOptions {
+                        durable: spec.durable,
+                        exclusive: spec.exclusive,
+                        auto_delete: spec.auto_delete,
+                        ..Default::default()
+                    },
+                    queue_args(spec),
+                )
+                .await?;
+            Ok(Some(QueueInfo {
+                name: q.name().as_str().to_owned(),
+                messages: q.message_count(),
+                consumers: q.consumer_count(),
+            }))
+        }
+        Op::Bind {
+            queue,
+            exchange,
+            key,
+        } => {
+            ch.queue_bind(
+                ShortString::from(queue.as_str()),
+                ShortString::from(exchange.as_str()),
+                ShortString::from(key.as_str()),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+            Ok(None)
+        }
+        Op::DeleteQueue(name) => {
+            ch.queue_delete(
+                ShortString::from(name.as_str()),
+                QueueDeleteOptions::default(),
+            )
+            .await?;
+            Ok(None)
+        }
+        Op::DeleteExchange(name) => {
+            ch.exchange_delete(
+                ShortString::from(name.as_str()),
+                ExchangeDeleteOptions::default(),
+            )
+            .await?;
+            Ok(None)
+        }
+    }
+}
+
+impl Inner {
+    fn deadline(&self) -> Instant {
+        Instant::now() + Duration::from_secs(self.config.retry_timeout_secs.max(1))
+    }
+
+    fn live(&self) -> Option<Arc<Session>> {
+        let cur = self.current.lock().ok()?.clone()?;
+        cur.conn.status().connected().then_some(cur)
+    }
+
+    /// The current session, reconnecting (with backoff, until `deadline`)
+    /// when the connection is gone.
+    async fn session(&self, deadline: Instant) -> Result<Arc<Session>> {
+        if let Some(s) = self.live() {
+            return Ok(s);
+        }
+        let _guard = self.reconnect.lock().await;
+        if let Some(s) = self.live() {
+            return Ok(s);
+        }
+        let mut delay = Duration::from_millis(self.config.reconnect_initial_ms.max(1));
+        let max = Duration::from_millis(self.config.reconnect_max_ms.max(1));
+        loop {
+            match self.open().await {
+                Ok(s) => {
+                    let s = Arc::new(s);
+                    if let Ok(mut cur) = self.current.lock() {
+                        *cur = Some(s.clone());
+                    }
+                    return Ok(s);
+                }
+                Err(e) if e.is_retryable() && Instant::now() + delay < deadline => {
+                    tracing::warn!(backend = "amqp", error = %e, retry_in = ?delay, "connecting to the broker failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(max);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn open(&self) -> Result<Session> {
+        let url = self.config.url.expose();
+        let span =
+            tracing::debug_span!("mq", backend = "amqp", op = "connect", target = %redact_url(url));
+        let conn = Connection::connect(
+            url,
+            ConnectionProperties::default()
+                .with_connection_name(LongString::from(self.config.connection_name.as_str())),
+        )
+        .instrument(span)
+        .await
+        .map_err(|e| {
+            let mapped = map_err("connect", &e);
+            match mapped {
+                Error::Forbidden(m) => Error::Unauthorized(m),
+                other => other,
+            }
+        })?;
+        let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
+        // Re-declare the topology known so far.
+        let ops: Vec<Op> = self.topology.lock().map(|t| t.clone()).unwrap_or_default();
+        if !ops.is_empty() {
+            let mut ch = conn
+                .create_channel()
+                .await
+                .map_err(|e| map_err("channel", &e))?;
+            for op in &ops {
+                if let Err(e) = apply(&ch, op).await {
+                    tracing::warn!(backend = "amqp", ?op, error = %e, "re-declaring topology failed");
+                    if !ch.status().connected() {
+                        ch = conn
+                            .create_channel()
+                            .await
+                            .map_err(|e| map_err("channel", &e))?;
+                    }
+                }
+            }
+            let _ = ch.close(200, ShortString::from("ok")).await;
+        }
+        let mut publishers = Vec::new();
+        for _ in 0..self.config.publish_channels.max(1) {
+            publishers.push(Mutex::new(confirm_channel(&conn).await?));
+        }
+        if generation > 1 {
+            tracing::info!(backend = "amqp", generation, "reconnected to the broker");
+        }
+        Ok(Session {
+            generation,
+            conn,
+            publishers,
+            next: AtomicUsize::new(0),
+        })
+    }
+
+    /// Runs a declaration / deletion on a short-lived channel, retrying
+    /// through reconnects.
+    async fn run(&self, op: Op) -> Result<Option<QueueInfo>> {
+        let deadline = self.deadline();
+        let name = match &op {
+            Op::Exchange(_) => "declare_exchange",
+            Op::Queue(_) => "declare_queue",
+            Op::Bind { .. } => "bind_queue",
+            Op::DeleteQueue(_) => "delete_queue",
+            Op::DeleteExchange(_) => "delete_exchange",
+        };
+        loop {
+            let session = self.session(deadline).await?;
+            let res = async {
+                let ch = session
+                    .conn
+                    .create_channel()
+                    .await
+                    .map_err(|e| map_err("channel", &e))?;
+                let out = apply(&ch, &op).await.map_err(|e| map_err(name, &e));
+                if ch.status().connected() {
+                    let _ = ch.close(200, ShortString::from("ok")).await;
+                }
+                out
+            }
+            .instrument(tracing::debug_span!("mq", backend = "amqp", op = name))
+            .await;
+            match res {
+                Ok(v) => {
+                    self.record(&op, v.as_ref());
+                    return Ok(v);
+                }
+                Err(e) if e.is_retryable() && Instant::now() < deadline => {
+                    tracing::warn!(backend = "amqp", op = name, error = %e, "retrying after a connection problem");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn record(&self, op: &Op, info: Option<&QueueInfo>) {
+        let Ok(mut t) = self.topology.lock() else {
+            return;
+        };
+        match op {
+            Op::Exchange(spec) => {
+                t.retain(|o| !matches!(o, Op::Exchange(s) if s.name == spec.name));
+                t.push(op.clone());
+            }
+            Op::Queue(spec) => {
+                if spec.name.is_empty() {
+                    // Broker-named: a new connection would get another name.
+                    let _ = info;
+                    return;
+                }
+                t.retain(|o| !matches!(o, Op::Queue(s) if s.name == spec.name));
+                t.push(op.clone());
+            }
+            Op::Bind { .. } => {
+                if !t.iter().any(|o| format!("{o:?}") == format!("{op:?}")) {
+                    t.push(op.clone());
+                }
+            }
+            Op::DeleteQueue(name) => t.retain(|o| match o {
+                Op::Queue(s) => &s.name != name,
+                Op::Bind { queue, .. } => queue != name,
+                _ => true,
+            }),
+            Op::DeleteExchange(name) => t.retain(|o| match o {
+                Op::Exchange(s) => &s.name != name,
+                Op::Bind { exchange, .. } => exchange != name,
+                _ => true,
+            }),
+        }
+    }
+}
+
+async fn confirm_channel(conn: &Connection) -> Result<Channel> {
+    let ch = conn
+        .create_channel()
+        .await
+        .map_err(|e| map_err("channel", &e))?;
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .map_err(|e| map_err("confirm_select", &e))?;
+    Ok(ch)
+}
+
+impl Session {
+    /// A publishing channel, replacing one that a channel error closed.
+    async fn publisher(&self) -> Result<Channel> {
+        let n = self.publishers.len().max(1);
+        let idx = self.next.fetch_add(1, Ordering::Relaxed) % n;
+        let slot = &self.publishers[idx];
+        let ch = slot
+            .lock()
+            .map_err(|_| Error::Internal("channel pool lock poisoned".into()))?
+            .clone();
+        if ch.status().connected() {
+            return Ok(ch);
+        }
+        let fresh = confirm_channel(&self.conn).await?;
+        if let Ok(mut s) = slot.lock() {
+            *s = fresh.clone();
+        }
+        Ok(fresh)
+    }
+}
+
+impl AmqpQueue {
+    /// A handle for `config`. Nothing is sent until the first operation.
+    pub fn new(config: &AmqpConfig) -> Result<Self> {
+        let url = url::Url::parse(config.url.expose()).map_err(|e| {
+            Error::Invalid(format!("amqp url {}: {e}", redact_url(config.url.expose())))
+        })?;
+        if url.scheme() != "amqp" && url.scheme() != "amqps" {
+            return Err(Error::Invalid(format!(
+                "amqp url {}: scheme must be amqp or amqps",
+                redact_url(config.url.expose())
+            )));
+        }
+        Ok(AmqpQueue {
+            inner: Arc::new(Inner {
+                config: config.clone(),
+                reconnect: tokio::sync::Mutex::new(()),
+                current: Mutex::new(None),
+                topology: Mutex::new(Vec::new()),
+                generation: std::sync::atomic::AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// Opens the connection now (instead of on first use).
+    pub async fn connect(&self) -> Result<()> {
+        self.inner.session(self.inner.deadline()).await.map(|_| ())
+    }
+
+    /// How many times a connection was opened (1 + reconnects).
+    pub fn connections_opened(&self) -> u64 {
+        self.inner.generation.load(Ordering::Relaxed)
+    }
+
+    /// Closes the connection. Later operations reconnect.
+    pub async fn close(&self) -> Result<()> {
+        let cur = self.inner.current.lock().ok().and_then(|mut c| c.take());
+        if let Some(s) = cur
+            && s.conn.status().connected()
+        {
+            {
+                s.conn
+                    .close(200, ShortString::from("bye"))
+                    .await
+                    .map_err(|e| map_err("close", &e))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+struct AmqpAcker {
+    acker: lapin::Acker,
+}
+
+fn settle_err(op: &str, e: &lapin::Error) -> Error {
+    match map_err(op, e) {
+        Error::Unavailable(m) => Error::Unavailable(format!(
+            "{m} (the channel is gone; the broker will redeliver the message)"
+        )),
+        other => other,
+    }
+}
+
+#[async_trait]
+impl Acknowledger for AmqpAcker {
+    async fn ack(&self) -> Result<()> {
+        self.acker
+            .ack(BasicAckOptions::default())
+            .await
+            .map(|_| ())
+            .map_err(|e| settle_err("ack", &e))
+    }
+    async fn nack(&self, requeue: bool) -> Result<()> {
+        self.acker
+            .nack(BasicNackOptions {
+                requeue,
+                multiple: false,
+            })
+            .await
+            .map(|_| ())
+            .map_err(|e| settle_err("nack", &e))
+    }
+    async fn reject(&self, requeue: bool) -> Result<()> {
+        self.acker
+            .reject(BasicRejectOptions { requeue })
+            .await
+            .map(|_| ())
+            .map_err(|e| settle_err("reject", &e))
+    }
+}
+
+/// Subscribes once: a channel with the prefetch, then `basic.consume`.
+async fn subscribe(
+    session: &Session,
+    queue: &str,
+    tag: &str,
+    opts: &ConsumeOptions,
+) -> Result<(Channel, lapin::Consumer)> {
+    let ch = session
+        .conn
+        .create_channel()
+        .await
+        .map_err(|e| map_err("channel", &e))?;
+    ch.basic_qos(opts.prefetch, BasicQosOptions::default())
+        .await
+        .map_err(|e| map_err("basic_qos", &e))?;
+    let consumer = ch
+        .basic_consume(
+            ShortString::from(queue),
+            ShortString::from(tag),
+            BasicConsumeOptions {
+                exclusive: opts.exclusive,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .map_err(|e| map_err("basic_consume", &e))?;
+    Ok((ch, consumer))
+}
+
+/// Feeds deliveries into `tx`, resubscribing after connection losses, until
+/// the receiver is dropped or the queue is gone.
+async fn consume_loop(
+    inner: Arc<Inner>,
+    queue: String,
+    tag: String,
+    opts: ConsumeOptions,
+    tx: mpsc::Sender<Result<Delivery>>,
+    started: oneshot::Sender<Result<()>>,
+) {
+    let mut started = Some(started);
+    loop {
+        let sub = async {
+            let session = inner.session(inner.deadline()).await?;
+            subscribe(&session, &queue, &tag, &opts).await
+        }
+        .await;
+        let (ch, mut consumer) = match sub {
+            Ok(v) => v,
+            Err(e) => {
+                if let Some(s) = started.take() {
+                    let _ = s.send(Err(e));
+                    return;
+                }
+                if e.is_retryable() {
+                    tracing::warn!(backend = "amqp", queue = %queue, error = %e, "resubscribing failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    continue;
+                }
+                let _ = tx.send(Err(e)).await;
+                return;
+            }
+        };
+        if let Some(s) = started.take() {
+            let _ = s.send(Ok(()));
+        } else {
+            tracing::info!(backend = "amqp", queue = %queue, "consumer resubscribed");
+        }
+        loop {
+            tokio::select! {
+                _ = tx.closed() => {
+                    // The application dropped the consumer: closing the
+                    // channel returns unacked deliveries to the queue.
+                    if ch.status().connected() {
+                        let _ = ch.close(200, ShortString::from("consumer dropped")).await;
+                    }
+                    return;
+                }
+                next = consumer.next() => match next {
+                    Some(Ok(d)) => {
+                        let message = from_delivery(&d.properties, d.data);
+                        let delivery = Delivery::new(
+                            message,
+                            d.exchange.as_str().to_owned(),
+                            d.routing_key.as_str().to_owned(),
+                            d.redelivered,
+                            Box::new(AmqpAcker { acker: d.acker }),
+                        );
+                        if tx.send(Ok(delivery)).await.is_err() {
+                            if ch.status().connected() {
+                                let _ = ch.close(200, ShortString::from("consumer dropped")).await;
+                            }
+                            return;
+                        }
+                    }
+                    Some(Err(e)) => {
+                        tracing::warn!(backend = "amqp", queue = %queue, error = %e, "consumer interrupted");
+                        break;
+                    }
+                    None => break,
+                }
+            }
+        }
+        // Interrupted: wait a moment so a dead connection is noticed, then
+        // resubscribe (the queue itself may be gone: that ends the stream).
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[async_trait]
+impl MessageQueue for AmqpQueue {
+    fn backend(&self) -> &'static str {
+        "amqp"
+    }
+
+    async fn declare_exchange(&self, spec: &ExchangeSpec) -> Result<()> {
+        spec.validate()?;
+        self.inner.run(Op::Exchange(spec.clone())).await.map(|_| ())
+    }
+
+    async fn delete_exchange(&self, name: &str) -> Result<()> {
+        crate::validate::amqp_name("exchange", name, false)?;
+        self.inner
+            .run(Op::DeleteExchange(name.to_owned()))
+            .await
+            .map(|_| ())
+    }
+
+    async fn declare_queue(&self, spec: &QueueSpec) -> Result<QueueInfo> {
+        spec.validate()?;
+        self.inner
+            .run(Op::Queue(spec.clone()))
+            .await?
+            .ok_or_else(|| Error::Internal("queue.declare returned nothing".into()))
+    }
+
+    async fn delete_queue(&self, name: &str) -> Result<()> {
+        crate::validate::amqp_name("queue", name, false)?;
+        self.inner
+            .run(Op::DeleteQueue(name.to_owned()))
+            .await
+            .map(|_| ())
+    }
+
+    async fn bind_queue(&self, queue: &str, exchange: &str, routing_key: &str) -> Result<()> {
+        crate::validate::amqp_name("queue", queue, false)?;
+        crate::validate::amqp_name("exchange", exchange, false)?;
+        self.inner
+            .run(Op::Bind {
+                queue: queue.to_owned(),
+                exchange: exchange.to_owned(),
+                key: routing_key.to_owned(),
+            })
+            .await
+            .map(|_| ())
+    }
+
+    async fn publish_with(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        message: &Message,
+        opts: PublishOptions,
+    ) -> Result<()> {
+        crate::validate::amqp_name("exchange", exchange, true)?;
+        let props = to_properties(message);
+        let deadline = self.inner.deadline();
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let session = self.inner.session(deadline).await?;
+            let res: Result<Confirmation> = async {
+                let ch = session.publisher().await?;
+                let confirm = ch
+                    .basic_publish(
+                        ShortString::from(exchange),
+                        ShortString::from(routing_key),
+                        BasicPublishOptions {
+                            mandatory: opts.mandatory,
+                            immediate: false,
+                        },
+                        &message.body,
+                        props.clone(),
+                    )
+                    .await
+                    .map_err(|e| map_err("publish", &e))?;
+                confirm.await.map_err(|e| map_err("publish confirm", &e))
+            }
+            .await;
+            let err = match res {
+                Ok(Confirmation::Ack(None)) => return Ok(()),
+                Ok(Confirmation::Ack(Some(_))) | Ok(Confirmation::Nack(Some(_))) => {
+                    return Err(Error::NotFound(format!(
+                        "message to exchange {exchange:?} with key {routing_key:?} is unroutable"
+                    )));
+                }
+                Ok(Confirmation::Nack(None)) => {
+                    Error::Unavailable("the broker nacked the message".into())
+                }
+                Ok(Confirmation::NotRequested) => {
+                    return Err(Error::Internal(
+                        "publisher confirms are not enabled on the channel".into(),
+                    ));
+                }
+                Err(e) => e,
+            };
+            if !err.is_retryable() || Instant::now() >= deadline {
+                return Err(err);
+            }
+            if attempt == 1 || attempt.is_multiple_of(50) {
+                tracing::warn!(backend = "amqp", generation = session.generation, attempt, error = %err, "publish not confirmed; publishing again");
+            }
+            // A closed channel on a live connection is replaced at once; a
+            // dead connection is noticed by `session()`.
+            tokio::time::sleep(Duration::from_millis(if attempt < 3 { 10 } else { 100 })).await;
+        }
+    }
+
+    async fn consume(&self, queue: &str, opts: &ConsumeOptions) -> Result<Consumer> {
+        crate::validate::amqp_name("queue", queue, false)?;
+        if opts.prefetch == 0 {
+            return Err(Error::Invalid("prefetch must be at least 1".into()));
+        }
+        let tag = opts
+            .tag
+            .clone()
+            .unwrap_or_else(|| format!("kubepkg-{}", new_id()));
+        let (tx, mut rx) = mpsc::channel(opts.prefetch as usize);
+        let (started_tx, started_rx) = oneshot::channel();
+        tokio::spawn(consume_loop(
+            self.inner.clone(),
+            queue.to_owned(),
+            tag.clone(),
+            opts.clone(),
+            tx,
+            started_tx,
+        ));
+        started_rx
+            .await
+            .map_err(|_| Error::Internal("consumer task ended early".into()))??;
+        let stream = futures::stream::poll_fn(move |cx| rx.poll_recv(cx)).boxed();
+        Ok(Consumer::new(tag, stream))
+    }
+}

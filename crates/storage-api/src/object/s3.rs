@@ -1,0 +1,1276 @@
+//! S3 backend (feature `s3`): any S3-compatible endpoint through
+//! `aws-sdk-s3`.
+//!
+//! - Region, custom endpoint, path-style addressing.
+//! - Credentials: static keys, the standard `AWS_*` environment variables,
+//!   or static keys of a profile in the shared credentials / config files
+//!   (SSO and assume-role profiles are not supported: `Unsupported`).
+//!   Environment and profile credentials are read once, when connecting.
+//! - Uploads send `Content-MD5` (the server rejects damaged bodies) and the
+//!   returned ETag is compared with the MD5 computed here.
+//! - Uploads above [`MultipartConfig::threshold`] go multipart, with at most
+//!   [`MultipartConfig::max_concurrent_parts`] parts in flight; a part that
+//!   fails with a transient error is retried, and an upload that fails is
+//!   aborted so no parts stay behind on the server.
+//! - TLS certificates are always verified.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use aws_sdk_s3::Client;
+use aws_sdk_s3::config::{
+    BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
+    retry::RetryConfig, timeout::TimeoutConfig,
+};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::presigning::PresigningConfig;
+use aws_sdk_s3::primitives::ByteStream as SdkByteStream;
+use aws_sdk_s3::types::{
+    BucketLocationConstraint, BucketVersioningStatus, CompletedMultipartUpload, CompletedPart,
+    CreateBucketConfiguration, Delete, ObjectIdentifier, VersioningConfiguration,
+};
+use base64::Engine as _;
+use bytes::{Bytes, BytesMut};
+use futures::stream::{BoxStream, FuturesUnordered};
+use futures::{StreamExt, TryStreamExt};
+use tracing::Instrument;
+
+use super::{
+    BucketInfo, ByteRange, ByteStream, ListOptions, ListPage, MultipartConfig, ObjectMeta,
+    ObjectStorage, ObjectStream, ObjectSummary, PutOptions, PutResult, check, hex,
+};
+pub use crate::config::{CredentialsConfig, S3Config};
+use crate::error::{Error, Result};
+use crate::validate;
+
+/// The S3 backend.
+#[derive(Clone)]
+pub struct S3Storage {
+    client: Client,
+    multipart: MultipartConfig,
+    verify_etag: bool,
+    backend: &'static str,
+    endpoint: Option<String>,
+}
+
+impl std::fmt::Debug for S3Storage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Storage")
+            .field("backend", &self.backend)
+            .field("endpoint", &self.endpoint)
+            .field("multipart", &self.multipart)
+            .finish_non_exhaustive()
+    }
+}
+
+fn env_credentials(var: &dyn Fn(&str) -> Option<String>) -> Result<Credentials> {
+    let ak = var("AWS_ACCESS_KEY_ID").filter(|v| !v.is_empty());
+    let sk = var("AWS_SECRET_ACCESS_KEY").filter(|v| !v.is_empty());
+    match (ak, sk) {
+        (Some(ak), Some(sk)) => Ok(Credentials::new(
+            ak,
+            sk,
+            var("AWS_SESSION_TOKEN").filter(|v| !v.is_empty()),
+            None,
+            "kubepkg-env",
+        )),
+        _ => Err(Error::Unauthorized(
+            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not both set".into(),
+        )),
+    }
+}
+
+/// Parses an INI file into `section -> key -> value`.
+fn parse_ini(text: &str) -> HashMap<String, HashMap<String, String>> {
+    let mut out: HashMap<String, HashMap<String, String>> = HashMap::new();
+    let mut section = String::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = name.trim().to_owned();
+            continue;
+        }
+        if let Some((k, v)) = line.split_once('=') {
+            out.entry(section.clone())
+                .or_default()
+                .insert(k.trim().to_owned(), v.trim().to_owned());
+        }
+    }
+    out
+}
+
+fn profile_credentials(
+    name: Option<&str>,
+    var: &dyn Fn(&str) -> Option<String>,
+) -> Result<Credentials> {
+    let profile = name
+        .map(str::to_owned)
+        .or_else(|| var("AWS_PROFILE"))
+        .unwrap_or_else(|| "default".into());
+    let home = var("HOME").map(PathBuf::from).unwrap_or_default();
+    let creds_file = var("AWS_SHARED_CREDENTIALS_FILE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| home.join(".aws").join("credentials"));
+    let config_file = var("AWS_CONFIG_FILE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| home.join(".aws").join("config"));
+    // The credentials file names sections `name`; the config file names them
+    // `profile name` (except `default`).
+    let candidates = [
+        (creds_file, profile.clone()),
+        (config_file.clone(), format!("profile {profile}")),
+        (config_file, profile.clone()),
+    ];
+    for (file, section) in candidates {
+        let Ok(text) = std::fs::read_to_string(&file) else {
+            continue;
+        };
+        let ini = parse_ini(&text);
+        let Some(sec) = ini.get(&section) else {
+            continue;
+        };
+        match (
+            sec.get("aws_access_key_id"),
+            sec.get("aws_secret_access_key"),
+        ) {
+            (Some(ak), Some(sk)) => {
+                return Ok(Credentials::new(
+                    ak.clone(),
+                    sk.clone(),
+                    sec.get("aws_session_token").cloned(),
+                    None,
+                    "kubepkg-profile",
+                ));
+            }
+            _ if sec.contains_key("sso_start_url")
+                || sec.contains_key("sso_session")
+                || sec.contains_key("role_arn")
+                || sec.contains_key("credential_process") =>
+            {
+                return Err(Error::Unsupported(format!(
+                    "profile {profile:?} uses SSO, assume-role or a credential process; \
+                     only static keys are supported"
+                )));
+            }
+            _ => continue,
+        }
+    }
+    Err(Error::Unauthorized(format!(
+        "no static keys for profile {profile:?} in the shared AWS credentials or config file"
+    )))
+}
+
+fn resolve_credentials(c: &CredentialsConfig) -> Result<Credentials> {
+    let var = |k: &str| std::env::var(k).ok();
+    match c {
+        CredentialsConfig::Static {
+            access_key,
+            secret_key,
+            session_token,
+        } => {
+            if access_key.is_empty() || secret_key.is_empty() {
+                return Err(Error::Invalid(
+                    "static credentials need access_key and secret_key".into(),
+                ));
+            }
+            Ok(Credentials::new(
+                access_key.clone(),
+                secret_key.expose().to_owned(),
+                session_token.as_ref().map(|t| t.expose().to_owned()),
+                None,
+                "kubepkg-static",
+            ))
+        }
+        CredentialsConfig::Env => env_credentials(&var),
+        CredentialsConfig::Profile { name } => profile_credentials(name.as_deref(), &var),
+    }
+}
+
+/// Maps an SDK error onto this crate's error kinds.
+pub(crate) fn map_err<E>(op: &str, target: &str, e: SdkError<E>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let what = format!("{op} {target}");
+    match &e {
+        SdkError::ServiceError(ctx) => {
+            let status = ctx.raw().status().as_u16();
+            let code = ctx.err().code().unwrap_or("").to_owned();
+            let msg = ctx.err().message().unwrap_or("").to_owned();
+            let detail = format!("{what}: {status} {code} {msg}")
+                .trim_end()
+                .to_owned();
+            match (status, code.as_str()) {
+                (
+                    _,
+                    "InvalidAccessKeyId"
+                    | "SignatureDoesNotMatch"
+                    | "InvalidToken"
+                    | "ExpiredToken"
+                    | "InvalidSecurity",
+                ) => Error::Unauthorized(detail),
+                (401, _) => Error::Unauthorized(detail),
+                (_, "NoSuchBucket" | "NoSuchKey" | "NoSuchUpload" | "NotFound") | (404, _) => {
+                    Error::NotFound(detail)
+                }
+                (_, "BucketAlreadyOwnedByYou" | "BucketAlreadyExists") => {
+                    Error::AlreadyExists(detail)
+                }
+                (_, "BucketNotEmpty") => Error::Conflict(detail),
+                (_, "BadDigest" | "InvalidDigest" | "XAmzContentSHA256Mismatch") => {
+                    Error::Integrity(detail)
+                }
+                (403, _) => Error::Forbidden(detail),
+                (409, _) | (412, _) => Error::Conflict(detail),
+                (400, _) | (411, _) | (413, _) | (416, _) => Error::Invalid(detail),
+                (501, _) => Error::Unsupported(detail),
+                (503, _) | (500, _) | (502, _) | (504, _) => Error::Unavailable(detail),
+                (_, "SlowDown" | "RequestTimeout") => Error::Unavailable(detail),
+                _ => Error::Internal(detail),
+            }
+        }
+        SdkError::TimeoutError(_) => Error::Timeout(what),
+        SdkError::DispatchFailure(d) => {
+            if d.is_timeout() {
+                Error::Timeout(format!("{what}: {}", DisplayChain(&e)))
+            } else {
+                Error::Unavailable(format!("{what}: {}", DisplayChain(&e)))
+            }
+        }
+        SdkError::ResponseError(_) => Error::Unavailable(format!("{what}: {}", DisplayChain(&e))),
+        SdkError::ConstructionFailure(_) => Error::Invalid(format!("{what}: {}", DisplayChain(&e))),
+        _ => Error::Internal(format!("{what}: {}", DisplayChain(&e))),
+    }
+}
+
+/// Displays an error with its sources.
+struct DisplayChain<'a>(&'a dyn std::error::Error);
+
+impl std::fmt::Display for DisplayChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut src = self.0.source();
+        while let Some(s) = src {
+            write!(f, ": {s}")?;
+            src = s.source();
+        }
+        Ok(())
+    }
+}
+
+fn unquote(etag: Option<&str>) -> String {
+    etag.unwrap_or("").trim_matches('"').to_owned()
+}
+
+fn to_system_time(t: Option<&aws_sdk_s3::primitives::DateTime>) -> Option<SystemTime> {
+    t.and_then(|t| SystemTime::try_from(*t).ok())
+}
+
+/// Percent-encodes a key for `x-amz-copy-source` (keeps `/`).
+fn encode_key(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    for b in key.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'/') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn md5_raw(data: &[u8]) -> [u8; 16] {
+    use md5::{Digest, Md5};
+    Md5::digest(data).into()
+}
+
+/// A multipart upload that was started and not yet completed or aborted.
+struct Upload<'a> {
+    s3: &'a S3Storage,
+    bucket: &'a str,
+    key: &'a str,
+    id: String,
+}
+
+impl S3Storage {
+    /// Connects (lazily: no request is made) from an [`S3Config`].
+    pub fn new(config: &S3Config) -> Result<Self> {
+        Self::build(config, "s3")
+    }
+
+    pub(crate) fn build(config: &S3Config, backend: &'static str) -> Result<Self> {
+        config.multipart.validate()?;
+        if config.region.is_empty() {
+            return Err(Error::Invalid("s3 region must not be empty".into()));
+        }
+        if let Some(ep) = &config.endpoint {
+            let u = url::Url::parse(ep)
+                .map_err(|e| Error::Invalid(format!("s3 endpoint {ep:?}: {e}")))?;
+            if u.scheme() != "http" && u.scheme() != "https" {
+                return Err(Error::Invalid(format!(
+                    "s3 endpoint {ep:?}: scheme must be http or https"
+                )));
+            }
+        }
+        let creds = resolve_credentials(&config.credentials)?;
+        let mut b = aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(config.region.clone()))
+            .credentials_provider(creds)
+            .force_path_style(config.path_style)
+            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+            .response_checksum_validation(ResponseChecksumValidation::WhenSupported)
+            .retry_config(RetryConfig::standard().with_max_attempts(config.max_attempts.max(1)))
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(config.connect_timeout_secs.max(1)))
+                    .build(),
+            );
+        if let Some(ep) = &config.endpoint {
+            b = b.endpoint_url(ep.trim_end_matches('/'));
+        }
+        Ok(S3Storage {
+            client: Client::from_conf(b.build()),
+            multipart: config.multipart.clone(),
+            verify_etag: config.verify_etag,
+            backend,
+            endpoint: config.endpoint.clone(),
+        })
+    }
+
+    /// The underlying SDK client, for operations this crate does not wrap.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Turns versioning of a bucket on or off (suspended).
+    pub async fn set_bucket_versioning(&self, bucket: &str, enabled: bool) -> Result<()> {
+        validate::bucket_name(bucket)?;
+        let status = if enabled {
+            BucketVersioningStatus::Enabled
+        } else {
+            BucketVersioningStatus::Suspended
+        };
+        self.client
+            .put_bucket_versioning()
+            .bucket(bucket)
+            .versioning_configuration(VersioningConfiguration::builder().status(status).build())
+            .send()
+            .instrument(self.span("put_bucket_versioning", bucket))
+            .await
+            .map_err(|e| map_err("put_bucket_versioning", bucket, e))?;
+        Ok(())
+    }
+
+    /// Whether versioning of a bucket is enabled.
+    pub async fn bucket_versioning(&self, bucket: &str) -> Result<bool> {
+        validate::bucket_name(bucket)?;
+        let out = self
+            .client
+            .get_bucket_versioning()
+            .bucket(bucket)
+            .send()
+            .instrument(self.span("get_bucket_versioning", bucket))
+            .await
+            .map_err(|e| map_err("get_bucket_versioning", bucket, e))?;
+        Ok(out.status() == Some(&BucketVersioningStatus::Enabled))
+    }
+
+    /// Replaces the lifecycle rules of a bucket: objects under each rule's
+    /// prefix expire after its number of days.
+    pub async fn set_bucket_lifecycle(&self, bucket: &str, rules: &[ExpirationRule]) -> Result<()> {
+        use aws_sdk_s3::types::{
+            BucketLifecycleConfiguration, ExpirationStatus, LifecycleExpiration, LifecycleRule,
+            LifecycleRuleFilter,
+        };
+        validate::bucket_name(bucket)?;
+        let mut built = Vec::new();
+        for r in rules {
+            if r.days == 0 || r.id.is_empty() {
+                return Err(Error::Invalid(
+                    "a lifecycle rule needs an id and at least one day".into(),
+                ));
+            }
+            validate::key_prefix(&r.prefix)?;
+            built.push(
+                LifecycleRule::builder()
+                    .id(&r.id)
+                    .status(ExpirationStatus::Enabled)
+                    .filter(LifecycleRuleFilter::builder().prefix(&r.prefix).build())
+                    .expiration(LifecycleExpiration::builder().days(r.days as i32).build())
+                    .build()
+                    .map_err(|e| Error::Invalid(format!("lifecycle rule {:?}: {e}", r.id)))?,
+            );
+        }
+        let req = self
+            .client
+            .put_bucket_lifecycle_configuration()
+            .bucket(bucket);
+        if built.is_empty() {
+            self.client
+                .delete_bucket_lifecycle()
+                .bucket(bucket)
+                .send()
+                .instrument(self.span("delete_bucket_lifecycle", bucket))
+                .await
+                .map(|_| ())
+                .map_err(|e| map_err("delete_bucket_lifecycle", bucket, e))
+        } else {
+            req.lifecycle_configuration(
+                BucketLifecycleConfiguration::builder()
+                    .set_rules(Some(built))
+                    .build()
+                    .map_err(|e| Error::Invalid(format!("lifecycle: {e}")))?,
+            )
+            .send()
+            .instrument(self.span("put_bucket_lifecycle", bucket))
+            .await
+            .map(|_| ())
+            .map_err(|e| map_err("put_bucket_lifecycle", bucket, e))
+        }
+    }
+
+    /// The lifecycle expiration rules of a bucket (empty when none).
+    pub async fn bucket_lifecycle(&self, bucket: &str) -> Result<Vec<ExpirationRule>> {
+        validate::bucket_name(bucket)?;
+        let out = self
+            .client
+            .get_bucket_lifecycle_configuration()
+            .bucket(bucket)
+            .send()
+            .instrument(self.span("get_bucket_lifecycle", bucket))
+            .await;
+        let out = match out {
+            Ok(o) => o,
+            Err(e) => {
+                let is_missing = e.code() == Some("NoSuchLifecycleConfiguration");
+                let err = map_err("get_bucket_lifecycle", bucket, e);
+                if is_missing {
+                    return Ok(Vec::new());
+                }
+                return Err(err);
+            }
+        };
+        Ok(out
+            .rules()
+            .iter()
+            .map(|r| ExpirationRule {
+                id: r.id().unwrap_or_default().to_owned(),
+                prefix: r
+                    .filter()
+                    .and_then(|f| f.prefix())
+                    .unwrap_or_default()
+                    .to_owned(),
+                days: r
+                    .expiration()
+                    .and_then(|e| e.days())
+                    .map_or(0, |d| d.max(0) as u32),
+            })
+            .collect())
+    }
+
+    /// Sends bucket event notifications (e.g. `s3:ObjectCreated:*`) to a
+    /// queue target identified by its ARN (on MinIO:
+    /// `arn:minio:sqs::<id>:<type>`, configured on the server). An empty
+    /// `targets` removes all notifications.
+    pub async fn set_bucket_notification(
+        &self,
+        bucket: &str,
+        targets: &[NotificationTarget],
+    ) -> Result<()> {
+        use aws_sdk_s3::types::{
+            Event, FilterRule, FilterRuleName, NotificationConfiguration,
+            NotificationConfigurationFilter, QueueConfiguration, S3KeyFilter,
+        };
+        validate::bucket_name(bucket)?;
+        let mut queues = Vec::new();
+        for t in targets {
+            if t.arn.is_empty() || t.events.is_empty() {
+                return Err(Error::Invalid(
+                    "a notification target needs an ARN and at least one event".into(),
+                ));
+            }
+            let mut rules = Vec::new();
+            if let Some(p) = &t.prefix {
+                rules.push(
+                    FilterRule::builder()
+                        .name(FilterRuleName::Prefix)
+                        .value(p)
+                        .build(),
+                );
+            }
+            if let Some(s) = &t.suffix {
+                rules.push(
+                    FilterRule::builder()
+                        .name(FilterRuleName::Suffix)
+                        .value(s)
+                        .build(),
+                );
+            }
+            let mut q = QueueConfiguration::builder()
+                .queue_arn(&t.arn)
+                .set_events(Some(
+                    t.events.iter().map(|e| Event::from(e.as_str())).collect(),
+                ));
+            if !rules.is_empty() {
+                q = q.filter(
+                    NotificationConfigurationFilter::builder()
+                        .key(S3KeyFilter::builder().set_filter_rules(Some(rules)).build())
+                        .build(),
+                );
+            }
+            queues.push(
+                q.build()
+                    .map_err(|e| Error::Invalid(format!("notification target: {e}")))?,
+            );
+        }
+        self.client
+            .put_bucket_notification_configuration()
+            .bucket(bucket)
+            .notification_configuration(
+                NotificationConfiguration::builder()
+                    .set_queue_configurations(Some(queues))
+                    .build(),
+            )
+            .send()
+            .instrument(self.span("put_bucket_notification", bucket))
+            .await
+            .map_err(|e| map_err("put_bucket_notification", bucket, e))?;
+        Ok(())
+    }
+
+    /// Multipart uploads still open in a bucket, as `(key, upload id)`.
+    pub async fn list_multipart_uploads(&self, bucket: &str) -> Result<Vec<(String, String)>> {
+        validate::bucket_name(bucket)?;
+        let out = self
+            .client
+            .list_multipart_uploads()
+            .bucket(bucket)
+            .send()
+            .instrument(self.span("list_multipart_uploads", bucket))
+            .await
+            .map_err(|e| map_err("list_multipart_uploads", bucket, e))?;
+        Ok(out
+            .uploads()
+            .iter()
+            .map(|u| {
+                (
+                    u.key().unwrap_or_default().to_owned(),
+                    u.upload_id().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect())
+    }
+
+    fn span(&self, op: &'static str, target: &str) -> tracing::Span {
+        tracing::debug_span!("storage", backend = self.backend, op, target)
+    }
+
+    async fn put_single(
+        &self,
+        bucket: &str,
+        key: &str,
+        data: Bytes,
+        opts: &PutOptions,
+        metadata: &BTreeMap<String, String>,
+    ) -> Result<PutResult> {
+        let md5 = md5_raw(&data);
+        let size = data.len() as u64;
+        let out = self
+            .client
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .content_length(size as i64)
+            .content_md5(base64::engine::general_purpose::STANDARD.encode(md5))
+            .set_content_type(opts.content_type.clone())
+            .set_metadata(Some(metadata.clone().into_iter().collect()))
+            .body(SdkByteStream::from(data))
+            .send()
+            .instrument(self.span("put_object", key))
+            .await
+            .map_err(|e| map_err("put_object", &format!("{bucket}/{key}"), e))?;
+        let etag = unquote(out.e_tag());
+        let expected = hex(&md5);
+        if self.verify_etag && etag != expected {
+            return Err(Error::Integrity(format!(
+                "{bucket}/{key}: server ETag {etag} is not the MD5 {expected} of what was sent"
+            )));
+        }
+        Ok(PutResult {
+            etag,
+            size,
+            parts: 1,
+        })
+    }
+
+    async fn put_multipart(
+        &self,
+        bucket: &str,
+        key: &str,
+        first: BytesMut,
+        rest: ByteStream,
+        opts: &PutOptions,
+        metadata: &BTreeMap<String, String>,
+    ) -> Result<PutResult> {
+        let target = format!("{bucket}/{key}");
+        let out = self
+            .client
+            .create_multipart_upload()
+            .bucket(bucket)
+            .key(key)
+            .set_content_type(opts.content_type.clone())
+            .set_metadata(Some(metadata.clone().into_iter().collect()))
+            .send()
+            .instrument(self.span("create_multipart_upload", key))
+            .await
+            .map_err(|e| map_err("create_multipart_upload", &target, e))?;
+        let id = out
+            .upload_id()
+            .ok_or_else(|| Error::Internal(format!("{target}: no upload id returned")))?
+            .to_owned();
+        let upload = Upload {
+            s3: self,
+            bucket,
+            key,
+            id,
+        };
+        match upload.run(first, rest).await {
+            Ok(r) => Ok(r),
+            Err(e) => {
+                tracing::warn!(backend = self.backend, target = %target, error = %e, "multipart upload failed; aborting it");
+                upload.abort().await;
+                Err(e)
+            }
+        }
+    }
+}
+
+/// One lifecycle expiration rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpirationRule {
+    /// Rule id.
+    pub id: String,
+    /// Objects under this key prefix ("" for all)...
+    pub prefix: String,
+    /// ...expire this many days after creation.
+    pub days: u32,
+}
+
+/// One bucket notification target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotificationTarget {
+    /// Queue ARN, e.g. `arn:minio:sqs::primary:webhook`.
+    pub arn: String,
+    /// Events, e.g. `s3:ObjectCreated:*`.
+    pub events: Vec<String>,
+    /// Only keys with this prefix.
+    pub prefix: Option<String>,
+    /// Only keys with this suffix.
+    pub suffix: Option<String>,
+}
+
+const PART_RETRIES: u32 = 4;
+
+impl Upload<'_> {
+    async fn run(&self, mut pending: BytesMut, mut rest: ByteStream) -> Result<PutResult> {
+        let cfg = &self.s3.multipart;
+        let part_size = cfg.part_size as usize;
+        let mut in_flight = FuturesUnordered::new();
+        let mut done: Vec<(i32, String, [u8; 16])> = Vec::new();
+        let mut next_part: i32 = 1;
+        let mut total: u64 = 0;
+        let mut ended = false;
+        loop {
+            // Fill `pending` to a full part unless the body has ended.
+            while !ended && pending.len() < part_size {
+                match rest.next().await {
+                    Some(Ok(chunk)) => pending.extend_from_slice(&chunk),
+                    Some(Err(e)) => return Err(e),
+                    None => ended = true,
+                }
+            }
+            if pending.is_empty() {
+                break;
+            }
+            let take = pending.len().min(part_size);
+            let part = pending.split_to(take).freeze();
+            total += part.len() as u64;
+            if next_part > 10_000 {
+                return Err(Error::Invalid(
+                    "more than 10000 parts; raise multipart.part_size".into(),
+                ));
+            }
+            in_flight.push(self.spawn_part(next_part, part));
+            next_part += 1;
+            while in_flight.len() >= cfg.max_concurrent_parts {
+                if let Some(r) = in_flight.next().await {
+                    done.push(flatten_join(r)?);
+                }
+            }
+            if ended && pending.is_empty() {
+                break;
+            }
+        }
+        while let Some(r) = in_flight.next().await {
+            done.push(flatten_join(r)?);
+        }
+        done.sort_by_key(|(n, _, _)| *n);
+        let parts: Vec<CompletedPart> = done
+            .iter()
+            .map(|(n, etag, _)| CompletedPart::builder().part_number(*n).e_tag(etag).build())
+            .collect();
+        let target = format!("{}/{}", self.bucket, self.key);
+        let out = self
+            .s3
+            .client
+            .complete_multipart_upload()
+            .bucket(self.bucket)
+            .key(self.key)
+            .upload_id(&self.id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
+            .send()
+            .instrument(self.s3.span("complete_multipart_upload", self.key))
+            .await
+            .map_err(|e| map_err("complete_multipart_upload", &target, e))?;
+        let etag = unquote(out.e_tag());
+        let mut all = Vec::with_capacity(done.len() * 16);
+        for (_, _, md5) in &done {
+            all.extend_from_slice(md5);
+        }
+        let expected = format!("{}-{}", hex(&md5_raw(&all)), done.len());
+        if self.s3.verify_etag && etag != expected {
+            return Err(Error::Integrity(format!(
+                "{target}: server ETag {etag} does not match the parts sent ({expected})"
+            )));
+        }
+        Ok(PutResult {
+            etag,
+            size: total,
+            parts: done.len(),
+        })
+    }
+
+    fn spawn_part(
+        &self,
+        number: i32,
+        data: Bytes,
+    ) -> tokio::task::JoinHandle<Result<(i32, String, [u8; 16])>> {
+        let client = self.s3.client.clone();
+        let bucket = self.bucket.to_owned();
+        let key = self.key.to_owned();
+        let id = self.id.clone();
+        let verify = self.s3.verify_etag;
+        let span = self.s3.span("upload_part", self.key);
+        tokio::spawn(
+            async move {
+                let md5 = md5_raw(&data);
+                let md5_b64 = base64::engine::general_purpose::STANDARD.encode(md5);
+                let expected = hex(&md5);
+                let target = format!("{bucket}/{key} part {number}");
+                let mut attempt = 0;
+                loop {
+                    attempt += 1;
+                    let res = client
+                        .upload_part()
+                        .bucket(&bucket)
+                        .key(&key)
+                        .upload_id(&id)
+                        .part_number(number)
+                        .content_length(data.len() as i64)
+                        .content_md5(&md5_b64)
+                        .body(SdkByteStream::from(data.clone()))
+                        .send()
+                        .await
+                        .map_err(|e| map_err("upload_part", &target, e));
+                    match res {
+                        Ok(out) => {
+                            let etag = unquote(out.e_tag());
+                            if verify && etag != expected {
+                                return Err(Error::Integrity(format!(
+                                    "{target}: server ETag {etag} is not the MD5 {expected} of the part"
+                                )));
+                            }
+                            return Ok((number, etag, md5));
+                        }
+                        Err(e) if e.is_retryable() && attempt < PART_RETRIES => {
+                            tracing::warn!(target = %target, attempt, error = %e, "retrying part");
+                            tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+            .instrument(span),
+        )
+    }
+
+    /// Aborts the upload, retrying a few times; parts uploaded so far are
+    /// deleted by the server.
+    async fn abort(&self) {
+        let target = format!("{}/{}", self.bucket, self.key);
+        for attempt in 1..=5u32 {
+            let res = self
+                .s3
+                .client
+                .abort_multipart_upload()
+                .bucket(self.bucket)
+                .key(self.key)
+                .upload_id(&self.id)
+                .send()
+                .instrument(self.s3.span("abort_multipart_upload", self.key))
+                .await;
+            match res {
+                Ok(_) => return,
+                Err(e) => {
+                    let e = map_err("abort_multipart_upload", &target, e);
+                    if e.kind() == kubepkg_util::ErrorKind::NotFound {
+                        return;
+                    }
+                    tracing::warn!(target = %target, attempt, error = %e, "abort failed");
+                    tokio::time::sleep(Duration::from_millis(250 << attempt)).await;
+                }
+            }
+        }
+        tracing::error!(target = %target, upload_id = %self.id, "could not abort multipart upload; parts may remain until a lifecycle rule removes them");
+    }
+}
+
+fn flatten_join<T>(r: std::result::Result<Result<T>, tokio::task::JoinError>) -> Result<T> {
+    r.map_err(|e| Error::Internal(format!("upload task failed: {e}")))?
+}
+
+#[async_trait]
+impl ObjectStorage for S3Storage {
+    fn backend(&self) -> &'static str {
+        self.backend
+    }
+
+    async fn create_bucket(&self, bucket: &str) -> Result<()> {
+        validate::bucket_name(bucket)?;
+        let region = self
+            .client
+            .config()
+            .region()
+            .map(|r| r.as_ref().to_owned())
+            .unwrap_or_default();
+        let mut req = self.client.create_bucket().bucket(bucket);
+        if !region.is_empty() && region != "us-east-1" {
+            req = req.create_bucket_configuration(
+                CreateBucketConfiguration::builder()
+                    .location_constraint(BucketLocationConstraint::from(region.as_str()))
+                    .build(),
+            );
+        }
+        req.send()
+            .instrument(self.span("create_bucket", bucket))
+            .await
+            .map_err(|e| map_err("create_bucket", bucket, e))?;
+        Ok(())
+    }
+
+    async fn delete_bucket(&self, bucket: &str) -> Result<()> {
+        validate::bucket_name(bucket)?;
+        self.client
+            .delete_bucket()
+            .bucket(bucket)
+            .send()
+            .instrument(self.span("delete_bucket", bucket))
+            .await
+            .map_err(|e| map_err("delete_bucket", bucket, e))?;
+        Ok(())
+    }
+
+    async fn bucket_exists(&self, bucket: &str) -> Result<bool> {
+        validate::bucket_name(bucket)?;
+        match self
+            .client
+            .head_bucket()
+            .bucket(bucket)
+            .send()
+            .instrument(self.span("head_bucket", bucket))
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) => {
+                let e = map_err("head_bucket", bucket, e);
+                if e.kind() == kubepkg_util::ErrorKind::NotFound {
+                    Ok(false)
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+
+    async fn list_buckets(&self) -> Result<Vec<BucketInfo>> {
+        let out = self
+            .client
+            .list_buckets()
+            .send()
+            .instrument(self.span("list_buckets", ""))
+            .await
+            .map_err(|e| map_err("list_buckets", "", e))?;
+        let mut v: Vec<BucketInfo> = out
+            .buckets()
+            .iter()
+            .map(|b| BucketInfo {
+                name: b.name().unwrap_or_default().to_owned(),
+                created: to_system_time(b.creation_date()),
+            })
+            .collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(v)
+    }
+
+    async fn put_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        data: Bytes,
+        opts: &PutOptions,
+    ) -> Result<PutResult> {
+        check(bucket, key)?;
+        let metadata = validate::metadata(&opts.metadata)?;
+        if data.len() as u64 > self.multipart.threshold {
+            let rest = super::bytes_stream(data, self.multipart.part_size as usize);
+            return self
+                .put_multipart(bucket, key, BytesMut::new(), rest, opts, &metadata)
+                .await;
+        }
+        self.put_single(bucket, key, data, opts, &metadata).await
+    }
+
+    async fn put_stream(
+        &self,
+        bucket: &str,
+        key: &str,
+        mut body: ByteStream,
+        opts: &PutOptions,
+    ) -> Result<PutResult> {
+        check(bucket, key)?;
+        let metadata = validate::metadata(&opts.metadata)?;
+        let threshold = self.multipart.threshold as usize;
+        let mut buf = BytesMut::new();
+        let mut ended = false;
+        while buf.len() <= threshold {
+            match body.next().await {
+                Some(chunk) => buf.extend_from_slice(&chunk?),
+                None => {
+                    ended = true;
+                    break;
+                }
+            }
+        }
+        if ended {
+            return self
+                .put_single(bucket, key, buf.freeze(), opts, &metadata)
+                .await;
+        }
+        self.put_multipart(bucket, key, buf, body, opts, &metadata)
+            .await
+    }
+
+    async fn get_stream(
+        &self,
+        bucket: &str,
+        key: &str,
+        range: Option<ByteRange>,
+    ) -> Result<ObjectStream> {
+        check(bucket, key)?;
+        if let Some(r) = &range {
+            r.validate()?;
+        }
+        let target = format!("{bucket}/{key}");
+        let out = self
+            .client
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .set_range(range.map(|r| r.to_header()))
+            .send()
+            .instrument(self.span("get_object", key))
+            .await
+            .map_err(|e| map_err("get_object", &target, e))?;
+        let total = out
+            .content_range()
+            .and_then(|cr| cr.rsplit_once('/'))
+            .and_then(|(_, t)| t.parse::<u64>().ok())
+            .or_else(|| out.content_length().map(|l| l.max(0) as u64))
+            .unwrap_or(0);
+        let meta = ObjectMeta {
+            key: key.to_owned(),
+            size: total,
+            etag: unquote(out.e_tag()),
+            content_type: out.content_type().map(str::to_owned),
+            last_modified: to_system_time(out.last_modified()),
+            metadata: out
+                .metadata()
+                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default(),
+        };
+        let body = futures::stream::try_unfold((out.body, target), |(mut b, target)| async move {
+            match b.next().await {
+                None => Ok(None),
+                Some(Ok(chunk)) => Ok(Some((chunk, (b, target)))),
+                Some(Err(e)) => Err(Error::Unavailable(format!(
+                    "reading {target}: {}",
+                    DisplayChain(&e)
+                ))),
+            }
+        })
+        .boxed();
+        Ok(ObjectStream { meta, body })
+    }
+
+    async fn head_object(&self, bucket: &str, key: &str) -> Result<ObjectMeta> {
+        check(bucket, key)?;
+        let out = self
+            .client
+            .head_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .instrument(self.span("head_object", key))
+            .await
+            .map_err(|e| map_err("head_object", &format!("{bucket}/{key}"), e))?;
+        Ok(ObjectMeta {
+            key: key.to_owned(),
+            size: out.content_length().map_or(0, |l| l.max(0) as u64),
+            etag: unquote(out.e_tag()),
+            content_type: out.content_type().map(str::to_owned),
+            last_modified: to_system_time(out.last_modified()),
+            metadata: out
+                .metadata()
+                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default(),
+        })
+    }
+
+    fn list_objects(
+        &self,
+        bucket: &str,
+        opts: &ListOptions,
+    ) -> BoxStream<'static, Result<ListPage>> {
+        if let Err(e) = validate::bucket_name(bucket).and_then(|()| opts.validate()) {
+            return futures::stream::once(async move { Err(e) }).boxed();
+        }
+        let this = self.clone();
+        let bucket = bucket.to_owned();
+        let opts = opts.clone();
+        // State: Some(token) while there are pages left (None = first page).
+        futures::stream::try_unfold(Some(None::<String>), move |state| {
+            let this = this.clone();
+            let bucket = bucket.clone();
+            let opts = opts.clone();
+            async move {
+                let Some(token) = state else {
+                    return Ok(None);
+                };
+                let out = this
+                    .client
+                    .list_objects_v2()
+                    .bucket(&bucket)
+                    .prefix(&opts.prefix)
+                    .set_delimiter(opts.delimiter.clone())
+                    .max_keys(opts.page_size as i32)
+                    .set_continuation_token(token)
+                    .send()
+                    .instrument(this.span("list_objects", &bucket))
+                    .await
+                    .map_err(|e| map_err("list_objects", &bucket, e))?;
+                let page = ListPage {
+                    objects: out
+                        .contents()
+                        .iter()
+                        .map(|o| ObjectSummary {
+                            key: o.key().unwrap_or_default().to_owned(),
+                            size: o.size().map_or(0, |s| s.max(0) as u64),
+                            etag: unquote(o.e_tag()),
+                            last_modified: to_system_time(o.last_modified()),
+                        })
+                        .collect(),
+                    common_prefixes: out
+                        .common_prefixes()
+                        .iter()
+                        .filter_map(|p| p.prefix().map(str::to_owned))
+                        .collect(),
+                };
+                let next = if out.is_truncated() == Some(true) {
+                    out.next_continuation_token().map(|t| Some(t.to_owned()))
+                } else {
+                    None
+                };
+                Ok(Some((page, next)))
+            }
+        })
+        .into_stream()
+        .boxed()
+    }
+
+    async fn copy_object(
+        &self,
+        src_bucket: &str,
+        src_key: &str,
+        dst_bucket: &str,
+        dst_key: &str,
+    ) -> Result<()> {
+        check(src_bucket, src_key)?;
+        check(dst_bucket, dst_key)?;
+        let target = format!("{src_bucket}/{src_key} -> {dst_bucket}/{dst_key}");
+        self.client
+            .copy_object()
+            .bucket(dst_bucket)
+            .key(dst_key)
+            .copy_source(format!("{src_bucket}/{}", encode_key(src_key)))
+            .send()
+            .instrument(self.span("copy_object", dst_key))
+            .await
+            .map_err(|e| map_err("copy_object", &target, e))?;
+        Ok(())
+    }
+
+    async fn delete_object(&self, bucket: &str, key: &str) -> Result<()> {
+        check(bucket, key)?;
+        self.client
+            .delete_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .instrument(self.span("delete_object", key))
+            .await
+            .map_err(|e| map_err("delete_object", &format!("{bucket}/{key}"), e))?;
+        Ok(())
+    }
+
+    async fn delete_objects(&self, bucket: &str, keys: &[String]) -> Result<()> {
+        validate::bucket_name(bucket)?;
+        for k in keys {
+            validate::object_key(k)?;
+        }
+        for chunk in keys.chunks(1000) {
+            let ids = chunk
+                .iter()
+                .map(|k| {
+                    ObjectIdentifier::builder()
+                        .key(k)
+                        .build()
+                        .map_err(|e| Error::Invalid(format!("{k:?}: {e}")))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let out = self
+                .client
+                .delete_objects()
+                .bucket(bucket)
+                .delete(
+                    Delete::builder()
+                        .set_objects(Some(ids))
+                        .quiet(true)
+                        .build()
+                        .map_err(|e| Error::Invalid(format!("delete request: {e}")))?,
+                )
+                .send()
+                .instrument(self.span("delete_objects", bucket))
+                .await
+                .map_err(|e| map_err("delete_objects", bucket, e))?;
+            if let Some(first) = out.errors().first() {
+                return Err(Error::Internal(format!(
+                    "deleting {} of {} keys failed; first: {:?} {} {}",
+                    out.errors().len(),
+                    chunk.len(),
+                    first.key().unwrap_or_default(),
+                    first.code().unwrap_or_default(),
+                    first.message().unwrap_or_default()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    async fn presign_get(&self, bucket: &str, key: &str, expires_in: Duration) -> Result<String> {
+        check(bucket, key)?;
+        let cfg = PresigningConfig::expires_in(expires_in)
+            .map_err(|e| Error::Invalid(format!("presign expiry: {e}")))?;
+        let req = self
+            .client
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .presigned(cfg)
+            .await
+            .map_err(|e| map_err("presign_get", &format!("{bucket}/{key}"), e))?;
+        Ok(req.uri().to_owned())
+    }
+
+    async fn presign_put(&self, bucket: &str, key: &str, expires_in: Duration) -> Result<String> {
+        check(bucket, key)?;
+        let cfg = PresigningConfig::expires_in(expires_in)
+            .map_err(|e| Error::Invalid(format!("presign expiry: {e}")))?;
+        let req = self
+            .client
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .presigned(cfg)
+            .await
+            .map_err(|e| map_err("presign_put", &format!("{bucket}/{key}"), e))?;
+        Ok(req.uri().to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::Secret;
+
+    #[test]
+    fn ini_profiles() {
+        let ini = parse_ini(
+            "[default]\naws_access_key_id = A\n aws_secret_access_key=B\n[profile x]\nrole_arn=r\n",
+        );
+        assert_eq!(ini["default"]["aws_access_key_id"], "A");
+        assert_eq!(ini["profile x"]["role_arn"], "r");
+    }
+
+    #[test]
+    fn env_credentials_need_both_keys() {
+        let none = |_: &str| None;
+        assert_eq!(
+            env_credentials(&none).unwrap_err().kind(),
+            kubepkg_util::ErrorKind::Unauthorized
+        );
+        let both = |k: &str| match k {
+            "AWS_ACCESS_KEY_ID" => Some("a".to_owned()),
+            "AWS_SECRET_ACCESS_KEY" => Some("b".to_owned()),
+            _ => None,
+        };
+        assert!(env_credentials(&both).is_ok());
+    }
+
+    #[test]
+    fn copy_source_is_encoded() {
+        assert_eq!(encode_key("a b/c+d"), "a%20b/c%2Bd");
+    }
+
+    #[test]
+    fn config_debug_hides_secret() {
+        let c = S3Config {
+            credentials: CredentialsConfig::Static {
+                access_key: "ak".into(),
+                secret_key: Secret::new("very-secret"),
+                session_token: None,
+            },
+            ..Default::default()
+        };
+        assert!(!format!("{c:?}").contains("very-secret"));
+    }
+}

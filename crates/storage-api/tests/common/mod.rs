@@ -1,0 +1,688 @@
+//! The conformance suites every backend runs.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use kubepkg_storage_api::mq::{
+    ConsumeOptions, ExchangeKind, ExchangeSpec, Message, MessageQueue, PublishOptions, QueueSpec,
+};
+use kubepkg_storage_api::object::{
+    ByteRange, ListOptions, ListPage, ObjectStorage, PutOptions, bytes_stream,
+};
+use kubepkg_util::ErrorKind;
+
+/// Deterministic pseudo-random bytes.
+pub fn data(len: usize, seed: u64) -> Bytes {
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407)
+        | 1;
+    let mut v = Vec::with_capacity(len);
+    while v.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v.extend_from_slice(&x.to_le_bytes());
+    }
+    v.truncate(len);
+    Bytes::from(v)
+}
+
+pub fn md5_hex(b: &[u8]) -> String {
+    use md5::{Digest, Md5};
+    Md5::digest(b).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+async fn all_pages(store: &dyn ObjectStorage, bucket: &str, opts: &ListOptions) -> Vec<ListPage> {
+    store
+        .list_objects(bucket, opts)
+        .try_collect()
+        .await
+        .expect("listing")
+}
+
+fn kind<T: std::fmt::Debug>(r: kubepkg_storage_api::Result<T>) -> ErrorKind {
+    r.expect_err("expected an error").kind()
+}
+
+/// Runs every object-storage operation against `store`. `multipart` says the
+/// backend was configured with 5 MiB parts and a 5 MiB threshold.
+pub async fn object_suite(store: Arc<dyn ObjectStorage>, multipart: bool) {
+    let s = store.as_ref();
+    let bucket = kubepkg_testenv::unique_name("conf");
+
+    // Buckets.
+    assert!(!s.bucket_exists(&bucket).await.unwrap());
+    s.create_bucket(&bucket).await.unwrap();
+    assert!(s.bucket_exists(&bucket).await.unwrap());
+    assert_eq!(
+        kind(s.create_bucket(&bucket).await),
+        ErrorKind::AlreadyExists
+    );
+    let buckets = s.list_buckets().await.unwrap();
+    assert!(buckets.iter().any(|b| b.name == bucket), "{buckets:?}");
+
+    // Put bytes, head, get, ranges.
+    let body = data(10_000, 1);
+    let opts = PutOptions::default()
+        .content_type("application/octet-stream")
+        .meta("Owner", "team-a")
+        .meta("build", "42");
+    let put = s
+        .put_object(&bucket, "dir/one.bin", body.clone(), &opts)
+        .await
+        .unwrap();
+    assert_eq!(put.size, 10_000);
+    assert_eq!(put.etag, md5_hex(&body));
+    let head = s.head_object(&bucket, "dir/one.bin").await.unwrap();
+    assert_eq!(head.size, 10_000);
+    assert_eq!(head.etag, md5_hex(&body));
+    assert_eq!(
+        head.content_type.as_deref(),
+        Some("application/octet-stream")
+    );
+    assert_eq!(
+        head.metadata.get("owner").map(String::as_str),
+        Some("team-a")
+    );
+    assert_eq!(head.metadata.get("build").map(String::as_str), Some("42"));
+    let age = head
+        .last_modified
+        .expect("last modified")
+        .elapsed()
+        .unwrap_or_default();
+    assert!(age < Duration::from_secs(600), "{age:?}");
+    assert_eq!(s.get_object(&bucket, "dir/one.bin").await.unwrap(), body);
+    assert_eq!(
+        s.get_range(&bucket, "dir/one.bin", ByteRange::new(100, 200))
+            .await
+            .unwrap(),
+        body.slice(100..200)
+    );
+    assert_eq!(
+        s.get_range(&bucket, "dir/one.bin", ByteRange::from(9_990))
+            .await
+            .unwrap(),
+        body.slice(9_990..)
+    );
+    assert_eq!(
+        s.get_range(&bucket, "dir/one.bin", ByteRange::new(9_000, 20_000))
+            .await
+            .unwrap(),
+        body.slice(9_000..),
+        "a range past the end is clamped"
+    );
+    assert_eq!(
+        kind(
+            s.get_range(&bucket, "dir/one.bin", ByteRange::from(10_000))
+                .await
+        ),
+        ErrorKind::Invalid
+    );
+    assert_eq!(
+        kind(
+            s.get_range(&bucket, "dir/one.bin", ByteRange::new(5, 5))
+                .await
+        ),
+        ErrorKind::Invalid
+    );
+    let streamed = s
+        .get_stream(&bucket, "dir/one.bin", Some(ByteRange::new(10, 20)))
+        .await
+        .unwrap();
+    assert_eq!(
+        streamed.meta.size, 10_000,
+        "meta size is the whole object's"
+    );
+    assert_eq!(streamed.collect().await.unwrap(), body.slice(10..20));
+
+    // Put a stream of unknown length.
+    let big = data(
+        if multipart {
+            12 * 1024 * 1024 + 123
+        } else {
+            3 * 1024 * 1024 + 7
+        },
+        2,
+    );
+    let res = s
+        .put_stream(
+            &bucket,
+            "dir/big.bin",
+            bytes_stream(big.clone(), 100_000),
+            &PutOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.size, big.len() as u64);
+    if multipart {
+        assert_eq!(res.parts, 3);
+        assert!(res.etag.ends_with("-3"), "{}", res.etag);
+    } else {
+        assert_eq!(res.parts, 1);
+        assert_eq!(res.etag, md5_hex(&big));
+    }
+    let got = s
+        .get_stream(&bucket, "dir/big.bin", None)
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    assert_eq!(md5_hex(&got), md5_hex(&big));
+    if multipart {
+        // A large in-memory buffer goes multipart too.
+        let r = s
+            .put_object(&bucket, "dir/big2.bin", big.clone(), &PutOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(r.parts, 3);
+        assert_eq!(
+            s.head_object(&bucket, "dir/big2.bin").await.unwrap().size,
+            big.len() as u64
+        );
+        s.delete_object(&bucket, "dir/big2.bin").await.unwrap();
+    }
+    // Empty objects.
+    let e = s
+        .put_object(&bucket, "empty", Bytes::new(), &PutOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(e.etag, md5_hex(b""));
+    assert_eq!(s.get_object(&bucket, "empty").await.unwrap().len(), 0);
+    s.delete_object(&bucket, "empty").await.unwrap();
+
+    // Listing with prefix and delimiter, as a stream over pages.
+    for k in ["a/1", "a/2", "b", "c/x/y", "c/z"] {
+        s.put_object(
+            &bucket,
+            k,
+            Bytes::from(k.to_owned()),
+            &PutOptions::default(),
+        )
+        .await
+        .unwrap();
+    }
+    let pages = all_pages(
+        s,
+        &bucket,
+        &ListOptions::default().with_delimiter("/").with_page_size(2),
+    )
+    .await;
+    assert!(pages.len() >= 2, "{pages:?}");
+    let objs: Vec<String> = pages
+        .iter()
+        .flat_map(|p| p.objects.iter().map(|o| o.key.clone()))
+        .collect();
+    let mut prefixes: Vec<String> = pages
+        .iter()
+        .flat_map(|p| p.common_prefixes.clone())
+        .collect();
+    prefixes.sort();
+    assert_eq!(objs, vec!["b"]);
+    assert_eq!(prefixes, vec!["a/", "c/", "dir/"]);
+    let pages = all_pages(s, &bucket, &ListOptions::prefix("c/").with_page_size(1)).await;
+    let keys: Vec<String> = pages
+        .iter()
+        .flat_map(|p| p.objects.iter().map(|o| o.key.clone()))
+        .collect();
+    assert_eq!(keys, vec!["c/x/y", "c/z"]);
+    assert_eq!(pages.len(), 2);
+    let a1 = &all_pages(s, &bucket, &ListOptions::prefix("a/1")).await[0].objects[0];
+    assert_eq!((a1.key.as_str(), a1.size), ("a/1", 3));
+    assert_eq!(a1.etag, md5_hex(b"a/1"));
+    let none = all_pages(s, &bucket, &ListOptions::prefix("nothing/")).await;
+    assert!(
+        none.iter()
+            .all(|p| p.objects.is_empty() && p.common_prefixes.is_empty())
+    );
+
+    // Copy keeps content and metadata.
+    s.copy_object(&bucket, "dir/one.bin", &bucket, "copy of one")
+        .await
+        .unwrap();
+    assert_eq!(s.get_object(&bucket, "copy of one").await.unwrap(), body);
+    let ch = s.head_object(&bucket, "copy of one").await.unwrap();
+    assert_eq!(ch.metadata.get("owner").map(String::as_str), Some("team-a"));
+    assert_eq!(ch.etag, md5_hex(&body));
+
+    // Missing things.
+    assert_eq!(
+        kind(s.get_object(&bucket, "no/such/key").await),
+        ErrorKind::NotFound
+    );
+    assert_eq!(
+        kind(s.head_object(&bucket, "no/such/key").await),
+        ErrorKind::NotFound
+    );
+    let ghost = kubepkg_testenv::unique_name("ghost");
+    assert_eq!(kind(s.get_object(&ghost, "k").await), ErrorKind::NotFound);
+    assert_eq!(
+        kind(
+            s.put_object(
+                &ghost,
+                "k",
+                Bytes::from_static(b"x"),
+                &PutOptions::default()
+            )
+            .await
+        ),
+        ErrorKind::NotFound
+    );
+    let first = s
+        .list_objects(&ghost, &ListOptions::default())
+        .next()
+        .await
+        .expect("an item");
+    assert_eq!(kind(first), ErrorKind::NotFound);
+    assert_eq!(kind(s.delete_bucket(&ghost).await), ErrorKind::NotFound);
+    assert!(!s.bucket_exists(&ghost).await.unwrap());
+
+    // Presigned URLs: real on HTTP backends, Unsupported elsewhere.
+    let presigned = s
+        .presign_get(&bucket, "a/1", Duration::from_secs(300))
+        .await;
+    match s.backend() {
+        "memory" | "local" => assert_eq!(kind(presigned), ErrorKind::Unsupported),
+        _ => {
+            let url = presigned.unwrap();
+            assert!(url.contains("X-Amz-Signature="), "{url}");
+            let got = reqwest::get(&url).await.unwrap();
+            assert!(got.status().is_success(), "{}", got.status());
+            assert_eq!(got.bytes().await.unwrap(), "a/1");
+            let put_url = s
+                .presign_put(&bucket, "via-url", Duration::from_secs(300))
+                .await
+                .unwrap();
+            let resp = reqwest::Client::new()
+                .put(&put_url)
+                .body("uploaded")
+                .send()
+                .await
+                .unwrap();
+            assert!(resp.status().is_success(), "{}", resp.status());
+            assert_eq!(s.get_object(&bucket, "via-url").await.unwrap(), "uploaded");
+            s.delete_object(&bucket, "via-url").await.unwrap();
+        }
+    }
+
+    // Delete: non-empty bucket refuses, keys go, missing keys are fine.
+    assert_eq!(kind(s.delete_bucket(&bucket).await), ErrorKind::Conflict);
+    s.delete_object(&bucket, "b").await.unwrap();
+    s.delete_object(&bucket, "b").await.unwrap();
+    assert_eq!(kind(s.head_object(&bucket, "b").await), ErrorKind::NotFound);
+    let rest: Vec<String> = all_pages(s, &bucket, &ListOptions::default())
+        .await
+        .iter()
+        .flat_map(|p| p.objects.iter().map(|o| o.key.clone()))
+        .collect();
+    assert_eq!(rest.len(), 7, "{rest:?}");
+    s.delete_objects(&bucket, &rest).await.unwrap();
+    assert!(
+        all_pages(s, &bucket, &ListOptions::default())
+            .await
+            .iter()
+            .all(|p| p.objects.is_empty())
+    );
+    s.delete_bucket(&bucket).await.unwrap();
+    assert!(!s.bucket_exists(&bucket).await.unwrap());
+}
+
+/// Invalid names are refused with `Invalid` and change nothing.
+pub async fn object_bad_input(store: Arc<dyn ObjectStorage>) {
+    let s = store.as_ref();
+    let bucket = kubepkg_testenv::unique_name("bad");
+    s.create_bucket(&bucket).await.unwrap();
+    let before = s.list_buckets().await.unwrap();
+    for b in ["UPPER", "ab", "has_underscore", "-dash", "10.0.0.1", "a..b"] {
+        assert_eq!(kind(s.create_bucket(b).await), ErrorKind::Invalid, "{b}");
+        assert_eq!(kind(s.bucket_exists(b).await), ErrorKind::Invalid, "{b}");
+    }
+    let long = "k".repeat(1025);
+    for k in [
+        "",
+        "/abs",
+        "../escape",
+        "a/../../b",
+        "x/./y",
+        "nul\0",
+        long.as_str(),
+    ] {
+        let r = s
+            .put_object(&bucket, k, Bytes::from_static(b"x"), &PutOptions::default())
+            .await;
+        assert_eq!(kind(r), ErrorKind::Invalid, "{k:?}");
+        assert_eq!(
+            kind(s.get_object(&bucket, k).await),
+            ErrorKind::Invalid,
+            "{k:?}"
+        );
+        assert_eq!(
+            kind(s.delete_object(&bucket, k).await),
+            ErrorKind::Invalid,
+            "{k:?}"
+        );
+    }
+    let bad_meta = PutOptions::default().meta("bad key", "v");
+    assert_eq!(
+        kind(
+            s.put_object(&bucket, "ok", Bytes::from_static(b"x"), &bad_meta)
+                .await
+        ),
+        ErrorKind::Invalid
+    );
+    // One bad key in a batch: nothing is deleted.
+    s.put_object(
+        &bucket,
+        "keep",
+        Bytes::from_static(b"x"),
+        &PutOptions::default(),
+    )
+    .await
+    .unwrap();
+    let batch = vec!["keep".to_owned(), "../nope".to_owned()];
+    assert_eq!(
+        kind(s.delete_objects(&bucket, &batch).await),
+        ErrorKind::Invalid
+    );
+    assert_eq!(s.get_object(&bucket, "keep").await.unwrap(), "x");
+    let pages: Vec<ListPage> = s
+        .list_objects(&bucket, &ListOptions::default())
+        .try_collect()
+        .await
+        .unwrap();
+    let keys: Vec<&str> = pages
+        .iter()
+        .flat_map(|p| p.objects.iter().map(|o| o.key.as_str()))
+        .collect();
+    assert_eq!(keys, vec!["keep"], "only the valid put happened");
+    assert_eq!(
+        s.list_buckets().await.unwrap(),
+        before,
+        "no bucket was created"
+    );
+    s.delete_object(&bucket, "keep").await.unwrap();
+    s.delete_bucket(&bucket).await.unwrap();
+}
+
+async fn next_within(
+    c: &mut kubepkg_storage_api::mq::Consumer,
+    d: Duration,
+) -> Option<kubepkg_storage_api::mq::Delivery> {
+    match tokio::time::timeout(d, c.next()).await {
+        Ok(Some(r)) => Some(r.expect("delivery")),
+        Ok(None) => panic!("consumer ended"),
+        Err(_) => None,
+    }
+}
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// Runs every message-queue operation against `mq`.
+pub async fn mq_suite(mq: Arc<dyn MessageQueue>) {
+    let m = mq.as_ref();
+    let q = kubepkg_testenv::unique_name("conf-q");
+
+    // Publish, consume, properties round trip.
+    let info = m.declare_queue(&QueueSpec::new(&q)).await.unwrap();
+    assert_eq!(info.name, q);
+    assert_eq!(info.messages, 0);
+    for i in 0..3 {
+        let msg = Message::new(format!("m{i}"))
+            .with_id(format!("id-{i}"))
+            .with_header("n", i.to_string())
+            .with_content_type("text/plain");
+        m.publish("", &q, &msg).await.unwrap();
+    }
+    assert_eq!(
+        m.declare_queue(&QueueSpec::new(&q)).await.unwrap().messages,
+        3,
+        "re-declaring is idempotent"
+    );
+    let mut c = m.consume(&q, &ConsumeOptions::prefetch(10)).await.unwrap();
+    for i in 0..3 {
+        let d = next_within(&mut c, WAIT).await.expect("message");
+        assert_eq!(d.message.body, format!("m{i}"));
+        assert_eq!(
+            d.message.message_id.as_deref(),
+            Some(format!("id-{i}").as_str())
+        );
+        assert_eq!(d.message.headers.get("n"), Some(&i.to_string()));
+        assert_eq!(d.message.content_type.as_deref(), Some("text/plain"));
+        assert!(d.message.persistent);
+        assert!(!d.redelivered);
+        assert_eq!(d.routing_key, q);
+        d.ack().await.unwrap();
+    }
+
+    // Nack with requeue: redelivered.
+    m.publish("", &q, &Message::new("again")).await.unwrap();
+    let d = next_within(&mut c, WAIT).await.unwrap();
+    assert!(!d.redelivered);
+    d.nack(true).await.unwrap();
+    let d = next_within(&mut c, WAIT).await.unwrap();
+    assert_eq!(d.message.body, "again");
+    assert!(d.redelivered);
+    d.ack().await.unwrap();
+    drop(c);
+
+    // Prefetch bounds unacked deliveries.
+    for i in 0..4 {
+        m.publish("", &q, &Message::new(format!("p{i}")))
+            .await
+            .unwrap();
+    }
+    let mut c = m.consume(&q, &ConsumeOptions::prefetch(2)).await.unwrap();
+    let d0 = next_within(&mut c, WAIT).await.unwrap();
+    let d1 = next_within(&mut c, WAIT).await.unwrap();
+    assert!(
+        next_within(&mut c, Duration::from_millis(500))
+            .await
+            .is_none(),
+        "prefetch 2 exceeded"
+    );
+    d0.ack().await.unwrap();
+    let d2 = next_within(&mut c, WAIT).await.expect("a slot freed up");
+    assert_eq!(d2.message.body, "p2");
+    // Dropping a consumer requeues what it did not ack.
+    d2.ack().await.unwrap();
+    drop(d1);
+    drop(c);
+    let mut c = m.consume(&q, &ConsumeOptions::prefetch(10)).await.unwrap();
+    let mut got = Vec::new();
+    while let Some(d) = next_within(&mut c, Duration::from_secs(2)).await {
+        got.push((
+            String::from_utf8_lossy(&d.message.body).into_owned(),
+            d.redelivered,
+        ));
+        d.ack().await.unwrap();
+        if got.len() == 2 {
+            break;
+        }
+    }
+    got.sort();
+    // p1 was held unacked: redelivered. p3 may or may not have reached the
+    // first consumer's buffer before it was dropped.
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[0], ("p1".to_owned(), true));
+    assert_eq!(got[1].0, "p3");
+    drop(c);
+
+    // Dead-letter routing.
+    let dlx = kubepkg_testenv::unique_name("conf-dlx");
+    let dead = kubepkg_testenv::unique_name("conf-dead");
+    let work = kubepkg_testenv::unique_name("conf-work");
+    m.declare_exchange(&ExchangeSpec::new(&dlx, ExchangeKind::Fanout))
+        .await
+        .unwrap();
+    m.declare_queue(&QueueSpec::new(&dead)).await.unwrap();
+    m.bind_queue(&dead, &dlx, "").await.unwrap();
+    m.declare_queue(&QueueSpec::new(&work).with_dead_letter(&dlx, None))
+        .await
+        .unwrap();
+    m.publish("", &work, &Message::new("poison")).await.unwrap();
+    let mut c = m.consume(&work, &ConsumeOptions::default()).await.unwrap();
+    next_within(&mut c, WAIT)
+        .await
+        .unwrap()
+        .reject(false)
+        .await
+        .unwrap();
+    let mut dc = m.consume(&dead, &ConsumeOptions::default()).await.unwrap();
+    let d = next_within(&mut dc, WAIT).await.expect("dead-lettered");
+    assert_eq!(d.message.body, "poison");
+    assert_eq!(
+        d.message
+            .headers
+            .get("x-first-death-reason")
+            .map(String::as_str),
+        Some("rejected")
+    );
+    assert_eq!(d.message.headers.get("x-first-death-queue"), Some(&work));
+    d.ack().await.unwrap();
+    // TTL expiry dead-letters too.
+    let ttl_q = kubepkg_testenv::unique_name("conf-ttl");
+    m.declare_queue(
+        &QueueSpec::new(&ttl_q)
+            .with_dead_letter(&dlx, None)
+            .with_message_ttl(Duration::from_millis(100)),
+    )
+    .await
+    .unwrap();
+    m.publish("", &ttl_q, &Message::new("stale")).await.unwrap();
+    let d = next_within(&mut dc, WAIT)
+        .await
+        .expect("expired into the DLX");
+    assert_eq!(d.message.body, "stale");
+    assert_eq!(
+        d.message
+            .headers
+            .get("x-first-death-reason")
+            .map(String::as_str),
+        Some("expired")
+    );
+    d.ack().await.unwrap();
+    drop(c);
+    drop(dc);
+
+    // Topic routing and mandatory publishes.
+    let topic = kubepkg_testenv::unique_name("conf-topic");
+    let errors = kubepkg_testenv::unique_name("conf-errors");
+    m.declare_exchange(&ExchangeSpec::new(&topic, ExchangeKind::Topic))
+        .await
+        .unwrap();
+    m.declare_queue(&QueueSpec::new(&errors)).await.unwrap();
+    m.bind_queue(&errors, &topic, "logs.*.error").await.unwrap();
+    m.publish(&topic, "logs.api.info", &Message::new("info"))
+        .await
+        .unwrap();
+    m.publish(&topic, "logs.api.error", &Message::new("error"))
+        .await
+        .unwrap();
+    let unroutable = m
+        .publish_with(
+            &topic,
+            "metrics.x",
+            &Message::new("x"),
+            PublishOptions { mandatory: true },
+        )
+        .await;
+    assert_eq!(kind(unroutable), ErrorKind::NotFound);
+    let mut c = m
+        .consume(&errors, &ConsumeOptions::default())
+        .await
+        .unwrap();
+    let d = next_within(&mut c, WAIT).await.unwrap();
+    assert_eq!(d.message.body, "error");
+    assert_eq!(d.routing_key, "logs.api.error");
+    assert_eq!(d.exchange, topic);
+    d.ack().await.unwrap();
+    assert!(
+        next_within(&mut c, Duration::from_millis(300))
+            .await
+            .is_none(),
+        "info was not routed"
+    );
+    drop(c);
+
+    // Request / reply.
+    let rpc = kubepkg_testenv::unique_name("conf-rpc");
+    m.declare_queue(&QueueSpec::new(&rpc)).await.unwrap();
+    let server_mq = mq.clone();
+    let mut server = m.consume(&rpc, &ConsumeOptions::default()).await.unwrap();
+    let task = tokio::spawn(async move {
+        let d = server.next().await.expect("a request").expect("delivery");
+        let upper = String::from_utf8_lossy(&d.message.body).to_uppercase();
+        server_mq
+            .reply(&d.message, Message::new(upper))
+            .await
+            .expect("reply");
+        d.ack().await.expect("ack");
+    });
+    let reply = m
+        .request("", &rpc, Message::new("ping"), WAIT)
+        .await
+        .unwrap();
+    assert_eq!(reply.body, "PING");
+    task.await.unwrap();
+    assert_eq!(
+        kind(
+            m.reply(&Message::new("no reply_to"), Message::new("x"))
+                .await
+        ),
+        ErrorKind::Invalid
+    );
+
+    // Bad input: redeclared with other arguments, missing things.
+    let r = m
+        .declare_queue(&QueueSpec::new(&q).with_message_ttl(Duration::from_secs(60)))
+        .await;
+    assert_eq!(kind(r), ErrorKind::Conflict);
+    m.publish("", &q, &Message::new("still works"))
+        .await
+        .unwrap();
+    let mut c = m.consume(&q, &ConsumeOptions::default()).await.unwrap();
+    let d = next_within(&mut c, WAIT).await.expect("queue unchanged");
+    assert_eq!(d.message.body, "still works");
+    d.ack().await.unwrap();
+    drop(c);
+    let ghost = kubepkg_testenv::unique_name("conf-ghost");
+    assert_eq!(
+        kind(m.publish(&ghost, "k", &Message::new("x")).await),
+        ErrorKind::NotFound
+    );
+    assert_eq!(
+        kind(
+            m.consume(&ghost, &ConsumeOptions::default())
+                .await
+                .map(|_| ())
+        ),
+        ErrorKind::NotFound
+    );
+    assert_eq!(
+        kind(m.bind_queue(&q, &ghost, "k").await),
+        ErrorKind::NotFound
+    );
+    assert_eq!(
+        kind(m.declare_queue(&QueueSpec::new("amq.reserved")).await),
+        ErrorKind::Invalid
+    );
+    assert_eq!(
+        kind(
+            m.consume(&q, &ConsumeOptions::prefetch(0))
+                .await
+                .map(|_| ())
+        ),
+        ErrorKind::Invalid
+    );
+
+    for name in [&q, &dead, &work, &ttl_q, &errors, &rpc] {
+        m.delete_queue(name).await.unwrap();
+    }
+    for name in [&dlx, &topic] {
+        m.delete_exchange(name).await.unwrap();
+    }
+}
