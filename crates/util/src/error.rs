@@ -98,6 +98,15 @@ impl fmt::Display for ErrorKind {
 pub trait HasErrorKind {
     /// The shared kind of this error.
     fn kind(&self) -> ErrorKind;
+
+    /// How long the server asked the client to wait before retrying (an HTTP
+    /// `Retry-After` header, a rate limiter's hint), if it said so.
+    ///
+    /// The default classifier of [`crate::retry`] honours it. The default
+    /// implementation returns `None`.
+    fn retry_after(&self) -> Option<std::time::Duration> {
+        None
+    }
 }
 
 /// Errors of `kubepkg-util`'s own parsers and helpers.
@@ -110,6 +119,17 @@ pub enum Error {
         /// What was being parsed, e.g. `"quantity"`.
         what: &'static str,
         /// Why it was rejected.
+        message: String,
+    },
+    /// One document of a multi-document YAML or JSON input failed to parse.
+    #[error("document {index} (line {line}): {message}")]
+    Document {
+        /// The document's index among the non-empty documents (0-based).
+        index: usize,
+        /// The 1-based line of the error in the whole input, or of the
+        /// document's start when the parser gave no position.
+        line: usize,
+        /// The parser's message.
         message: String,
     },
     /// A computation overflowed the representable range.
@@ -134,7 +154,9 @@ impl Error {
     /// The shared kind of this error.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::Invalid { .. } | Error::OutOfRange { .. } => ErrorKind::Invalid,
+            Error::Invalid { .. } | Error::Document { .. } | Error::OutOfRange { .. } => {
+                ErrorKind::Invalid
+            }
         }
     }
 }
