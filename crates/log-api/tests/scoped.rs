@@ -8,7 +8,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, SystemTime};
 
-use common::{LocalSecret, assert_timestamp_between, by_message};
+use common::{assert_timestamp_between, by_message};
 use kubepkg_log_api::{
     Backend, BufferConfig, Capture, FileOutput, Format, LogConfig, OnFull, Output, build,
     build_with_writer,
@@ -181,7 +181,7 @@ fn secrets_are_redacted_in_json() {
     for backend in BACKENDS {
         let out = Capture::new();
         let pipeline = build_with_writer(&json_config(backend, "info"), out.clone()).unwrap();
-        let secret = LocalSecret("s3cr3t-value".to_owned());
+        let secret = kubepkg_util::secret::Secret::new("s3cr3t-value".to_owned());
         pipeline.in_scope(|| tracing::info!(password = ?secret, token = %secret, "login"));
         pipeline.guard().flush().unwrap();
         let raw = out.contents();

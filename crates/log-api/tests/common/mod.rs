@@ -84,23 +84,6 @@ pub fn by_message<'a>(lines: &'a [Value], message: &str) -> &'a Value {
     found[0]
 }
 
-/// Stands in for `kubepkg_util::Secret` (same contract: Debug and Display
-/// print `[redacted]`), so the redaction test does not depend on another
-/// crate's progress.
-pub struct LocalSecret(pub String);
-
-impl std::fmt::Debug for LocalSecret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
-
-impl std::fmt::Display for LocalSecret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
-
 #[test]
 fn parser_self_check() {
     assert_eq!(parse_rfc3339_utc("1970-01-01T00:00:00Z"), UNIX_EPOCH);
@@ -169,7 +152,7 @@ pub fn end_to_end(backend: kubepkg_log_api::Backend) {
     slog::info!(slog, # "app::late", "slog late before");
 
     // Secrets print as [redacted] through every family.
-    let secret = LocalSecret("hunter2".to_owned());
+    let secret = kubepkg_util::secret::Secret::new("hunter2".to_owned());
     tracing::info!(password = ?secret, token = %secret, "tracing login");
     slog::info!(slog, "slog login"; "password" => ?secret, "token" => %secret);
     log::info!(password:? = secret, token:% = secret; "log login");
