@@ -1,26 +1,151 @@
 //! The error type of `kubepkg_k8s_api`.
+//!
+//! Every failure of the Kubernetes API is mapped to one of the shared
+//! [`ErrorKind`]s: the HTTP status and the `reason` of the server's `Status`
+//! decide (404 → NotFound, 409 → Conflict or AlreadyExists, 422 → Invalid
+//! with the server's field causes, 401, 403, 429/5xx → Unavailable,
+//! 504 → Timeout); transport failures are Unavailable.
 
 use kubepkg_util::{ErrorKind, HasErrorKind};
+use std::fmt;
+
+/// One field-level cause the API server gave for rejecting a request
+/// (from `Status.details.causes`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Cause {
+    /// Machine-readable reason, e.g. `FieldValueRequired`.
+    pub reason: String,
+    /// The field path, e.g. `metadata.name`.
+    pub field: String,
+    /// Human-readable message.
+    pub message: String,
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.field.is_empty() {
+            write!(f, "{}", self.message)
+        } else {
+            write!(f, "{}: {}", self.field, self.message)
+        }
+    }
+}
+
+/// A failure answered by the API server (a `Status` object).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiFailure {
+    /// The shared kind derived from `code` and `reason`.
+    pub kind: ErrorKind,
+    /// HTTP status code.
+    pub code: u16,
+    /// `Status.reason`, e.g. `AlreadyExists`, `Forbidden`, `Invalid`.
+    pub reason: String,
+    /// `Status.message`.
+    pub message: String,
+    /// Field-level causes (validation failures).
+    pub causes: Vec<Cause>,
+    /// `Status.details.retryAfterSeconds`, when the server suggested one.
+    pub retry_after_secs: Option<u32>,
+}
+
+impl fmt::Display for ApiFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({} {})", self.message, self.code, self.reason)?;
+        if !self.causes.is_empty() {
+            let list: Vec<String> = self.causes.iter().map(ToString::to_string).collect();
+            write!(f, ": {}", list.join("; "))?;
+        }
+        Ok(())
+    }
+}
 
 /// Errors returned by `kubepkg_k8s_api`.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// The API server answered with a failure `Status`.
+    #[error("kubernetes API: {0}")]
+    Api(ApiFailure),
     /// The input was rejected before anything was sent or changed.
     #[error("invalid input: {0}")]
     Invalid(String),
-    /// This backend does not offer the requested operation.
+    /// A document of a bundle does not parse.
+    #[error("document {index} (line {line}) does not parse: {message}")]
+    Parse {
+        /// Zero-based index of the document in the bundle.
+        index: usize,
+        /// One-based line where the document starts.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// The cluster configuration (kubeconfig, token, CA…) is unusable.
+    #[error("cluster configuration: {0}")]
+    Config(String),
+    /// The API server cannot be reached.
+    #[error("cluster unavailable: {0}")]
+    Unavailable(String),
+    /// The operation did not finish in time.
+    #[error("timed out: {0}")]
+    Timeout(String),
+    /// The object, kind or cluster does not exist (raised locally, e.g. an
+    /// unknown kind in discovery or an unregistered cluster name).
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// This cluster or backend does not offer the requested operation.
     #[error("unsupported: {0}")]
     Unsupported(String),
+    /// An unexpected answer or a bug; details in the message.
+    #[error("internal: {0}")]
+    Internal(String),
 }
 
 impl Error {
     /// The shared kind of this error.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::Invalid(_) => ErrorKind::Invalid,
+            Error::Api(f) => f.kind,
+            Error::Invalid(_) | Error::Parse { .. } | Error::Config(_) => ErrorKind::Invalid,
+            Error::Unavailable(_) => ErrorKind::Unavailable,
+            Error::Timeout(_) => ErrorKind::Timeout,
+            Error::NotFound(_) => ErrorKind::NotFound,
             Error::Unsupported(_) => ErrorKind::Unsupported,
+            Error::Internal(_) => ErrorKind::Internal,
         }
+    }
+
+    /// The API server's failure, when this error is one.
+    pub fn api(&self) -> Option<&ApiFailure> {
+        match self {
+            Error::Api(f) => Some(f),
+            _ => None,
+        }
+    }
+
+    /// The server's field-level causes (empty unless the server gave some).
+    pub fn causes(&self) -> &[Cause] {
+        match self {
+            Error::Api(f) => &f.causes,
+            _ => &[],
+        }
+    }
+
+    /// Whether this is a `NotFound`.
+    pub fn is_not_found(&self) -> bool {
+        self.kind() == ErrorKind::NotFound
+    }
+
+    /// Whether the server answered `410 Gone` (an expired resourceVersion).
+    pub fn is_gone(&self) -> bool {
+        matches!(self, Error::Api(f) if f.code == 410 || f.reason == "Expired" || f.reason == "Gone")
+    }
+
+    pub(crate) fn invalid(msg: impl Into<String>) -> Self {
+        Error::Invalid(msg.into())
+    }
+
+    pub(crate) fn internal(msg: impl Into<String>) -> Self {
+        Error::Internal(msg.into())
     }
 }
 
@@ -32,3 +157,186 @@ impl HasErrorKind for Error {
 
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Maps an HTTP status code and a `Status.reason` to the shared kind.
+pub fn kind_of_status(code: u16, reason: &str) -> ErrorKind {
+    match (code, reason) {
+        (_, "AlreadyExists") => ErrorKind::AlreadyExists,
+        (_, "NotFound") => ErrorKind::NotFound,
+        (_, "Forbidden") => ErrorKind::Forbidden,
+        (_, "Unauthorized") => ErrorKind::Unauthorized,
+        (_, "Invalid") | (_, "BadRequest") => ErrorKind::Invalid,
+        (_, "Timeout") | (_, "ServerTimeout") => ErrorKind::Timeout,
+        (400, _) | (405, _) | (406, _) | (413, _) | (415, _) | (422, _) => ErrorKind::Invalid,
+        (401, _) => ErrorKind::Unauthorized,
+        (403, _) => ErrorKind::Forbidden,
+        (404, _) => ErrorKind::NotFound,
+        (409, _) | (410, _) | (412, _) => ErrorKind::Conflict,
+        (429, _) => ErrorKind::Unavailable,
+        (501, _) => ErrorKind::Unsupported,
+        (504, _) => ErrorKind::Timeout,
+        (500..=599, _) => ErrorKind::Unavailable,
+        _ => ErrorKind::Internal,
+    }
+}
+
+/// Marker error produced by the per-request timeout layer.
+#[derive(Debug)]
+pub(crate) struct RequestTimedOut(pub std::time::Duration);
+
+impl fmt::Display for RequestTimedOut {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "no response within {:?}", self.0)
+    }
+}
+
+impl std::error::Error for RequestTimedOut {}
+
+fn chain_text(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let t = s.to_string();
+        if !out.contains(&t) {
+            out.push_str(": ");
+            out.push_str(&t);
+        }
+        cur = s.source();
+    }
+    out
+}
+
+fn transport_error(e: &(dyn std::error::Error + 'static)) -> Error {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = cur {
+        if let Some(t) = s.downcast_ref::<RequestTimedOut>() {
+            return Error::Timeout(t.to_string());
+        }
+        if let Some(io) = s.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::TimedOut
+        {
+            return Error::Timeout(chain_text(e));
+        }
+        cur = s.source();
+    }
+    Error::Unavailable(chain_text(e))
+}
+
+impl From<kube::Error> for Error {
+    fn from(e: kube::Error) -> Self {
+        match e {
+            kube::Error::Api(status) => Error::Api(failure_from_status(&status)),
+            kube::Error::HyperError(ref h) => transport_error(h),
+            kube::Error::Service(ref s) => transport_error(s.as_ref()),
+            kube::Error::ReadEvents(ref io) => transport_error(io),
+            kube::Error::SerdeError(ref s) => {
+                Error::Internal(format!("unexpected answer from the API server: {s}"))
+            }
+            kube::Error::BuildRequest(ref b) => Error::Invalid(chain_text(b)),
+            kube::Error::HttpError(ref h) => Error::Invalid(chain_text(h)),
+            kube::Error::InferConfig(ref c) => Error::Config(chain_text(c)),
+            kube::Error::InferKubeconfig(ref c) => Error::Config(chain_text(c)),
+            kube::Error::Auth(ref a) => Error::Config(format!("authentication: {}", chain_text(a))),
+            kube::Error::RustlsTls(ref t) => Error::Config(format!("TLS: {}", chain_text(t))),
+            kube::Error::Discovery(ref d) => Error::NotFound(chain_text(d)),
+            other => Error::Internal(chain_text(&other)),
+        }
+    }
+}
+
+/// Converts a kube `Status` into an [`ApiFailure`].
+pub(crate) fn failure_from_status(s: &kube::core::Status) -> ApiFailure {
+    let causes = s
+        .details
+        .as_ref()
+        .map(|d| {
+            d.causes
+                .iter()
+                .map(|c| Cause {
+                    reason: c.reason.clone(),
+                    field: c.field.clone(),
+                    message: c.message.clone(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let retry_after_secs = s
+        .details
+        .as_ref()
+        .map(|d| d.retry_after_seconds)
+        .filter(|r| *r > 0);
+    ApiFailure {
+        kind: kind_of_status(s.code, &s.reason),
+        code: s.code,
+        reason: s.reason.clone(),
+        message: s.message.clone(),
+        causes,
+        retry_after_secs,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_codes_map_to_kinds() {
+        assert_eq!(kind_of_status(404, "NotFound"), ErrorKind::NotFound);
+        assert_eq!(
+            kind_of_status(409, "AlreadyExists"),
+            ErrorKind::AlreadyExists
+        );
+        assert_eq!(kind_of_status(409, "Conflict"), ErrorKind::Conflict);
+        assert_eq!(kind_of_status(422, "Invalid"), ErrorKind::Invalid);
+        assert_eq!(kind_of_status(401, ""), ErrorKind::Unauthorized);
+        assert_eq!(kind_of_status(403, "Forbidden"), ErrorKind::Forbidden);
+        assert_eq!(
+            kind_of_status(429, "TooManyRequests"),
+            ErrorKind::Unavailable
+        );
+        assert_eq!(
+            kind_of_status(503, "ServiceUnavailable"),
+            ErrorKind::Unavailable
+        );
+        assert_eq!(kind_of_status(504, ""), ErrorKind::Timeout);
+        assert_eq!(kind_of_status(410, "Expired"), ErrorKind::Conflict);
+        assert_eq!(kind_of_status(418, ""), ErrorKind::Internal);
+    }
+
+    #[test]
+    fn api_failure_display_lists_causes() {
+        let f = ApiFailure {
+            kind: ErrorKind::Invalid,
+            code: 422,
+            reason: "Invalid".into(),
+            message: "ConfigMap \"A\" is invalid".into(),
+            causes: vec![Cause {
+                reason: "FieldValueInvalid".into(),
+                field: "metadata.name".into(),
+                message: "must be lowercase".into(),
+            }],
+            retry_after_secs: None,
+        };
+        let e = Error::Api(f);
+        assert_eq!(e.kind(), ErrorKind::Invalid);
+        let text = e.to_string();
+        assert!(text.contains("metadata.name: must be lowercase"), "{text}");
+        assert_eq!(e.causes().len(), 1);
+    }
+
+    #[test]
+    fn timeout_marker_maps_to_timeout() {
+        let boxed: Box<dyn std::error::Error + Send + Sync> =
+            Box::new(RequestTimedOut(std::time::Duration::from_secs(1)));
+        let e: Error = kube::Error::Service(boxed).into();
+        assert_eq!(e.kind(), ErrorKind::Timeout);
+    }
+
+    #[test]
+    fn refused_connection_is_unavailable() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let boxed: Box<dyn std::error::Error + Send + Sync> = Box::new(io);
+        let e: Error = kube::Error::Service(boxed).into();
+        assert_eq!(e.kind(), ErrorKind::Unavailable);
+    }
+}

@@ -1,16 +1,105 @@
 //! # kubepkg_k8s_api
 //!
-//! Kubernetes clusters of any vendor: connection, a per-cluster client cache, and the core resource families.
+//! Kubernetes clusters of any vendor, built on `kube` and `k8s-openapi`:
+//!
+//! - **Connect** — [`ClusterConfig`] (serde) from a kubeconfig file, text or
+//!   base64 (with context selection), a server URL + CA + bearer token, the
+//!   in-cluster service account, or the default chain (in-cluster,
+//!   `$KUBECONFIG`, `~/.kube/config`); QPS / burst of a client-side token
+//!   bucket, connect and request timeouts, and retries of 429 / 5xx /
+//!   refused connections with backoff honoring `Retry-After`. TLS is always
+//!   verified unless a config says otherwise (logged as a warning).
+//! - **Cache** — [`connect`] builds one [`Client`]; [`global`] holds the
+//!   process-wide default; [`ClusterManager`] keeps one probed client per
+//!   named cluster and fans calls out over many; [`import_kubeconfig`] turns
+//!   an admin kubeconfig into a dedicated service-account token.
+//! - **Families** — one typed handle, [`Resources<K>`] (list / pages /
+//!   stream, get, create, apply, patch, delete, watch), with per-family
+//!   extras: [`pod`] (logs, follow, events), [`instance`] (scale, restart,
+//!   rollout status, rollback, CronJob suspend, pods by owner), [`service`]
+//!   (redacting Secrets), [`volume`], [`events`], [`node`] (cordon, drain
+//!   through evictions), [`rbac`], [`namespace`], [`index`] (overview), and
+//!   any kind through [`dynamic`] + [`discovery`].
+//! - **Apply** — [`apply`](mod@apply) a multi-document bundle of any kinds
+//!   with server-side apply, ordering, per-object results, dry run and prune.
+//! - **Watch** — [`watch`] resumes after dropped connections and re-lists
+//!   on `410 Gone` without losing or repeating events.
+//!
+//! Every failure is an [`Error`] whose [`Error::kind`] is one of
+//! `kubepkg_util::ErrorKind`; every remote call runs in a `tracing` span
+//! with `backend = "kubernetes"`, the cluster, the operation and the target.
 //!
 //! ```
-//! use kubepkg_k8s_api::Error;
-//! use kubepkg_util::ErrorKind;
+//! use kubepkg_k8s_api::{ClusterConfig, ClusterSource};
 //!
-//! let err = Error::Invalid("empty name".into());
-//! assert_eq!(err.kind(), ErrorKind::Invalid);
+//! let kubeconfig = r#"
+//! apiVersion: v1
+//! kind: Config
+//! clusters:
+//! - name: prod
+//!   cluster: {server: "https://prod.example:6443"}
+//! users:
+//! - name: ops
+//!   user: {token: "abc123"}
+//! contexts:
+//! - name: prod
+//!   context: {cluster: prod, user: ops, namespace: shop}
+//! current-context: prod
+//! "#;
+//! let cfg = ClusterConfig::kubeconfig_text(kubeconfig)
+//!     .with_context("prod")
+//!     .with_rate_limit(50.0, 100);
+//! cfg.validate()?;
+//! assert!(matches!(cfg.source, ClusterSource::Kubeconfig { .. }));
+//! // Credentials never show in Debug output.
+//! assert!(!format!("{cfg:?}").contains("abc123"));
+//!
+//! // Resolving it reads no network: it only parses and checks.
+//! let rt = tokio::runtime::Builder::new_current_thread().build()?;
+//! let kube_cfg = rt.block_on(cfg.to_kube_config())?;
+//! assert_eq!(kube_cfg.cluster_url.host(), Some("prod.example"));
+//! assert_eq!(kube_cfg.default_namespace, "shop");
+//!
+//! // A bad context is a typed error, not a panic.
+//! let err = rt
+//!     .block_on(ClusterConfig::kubeconfig_text(kubeconfig).with_context("dev").to_kube_config())
+//!     .unwrap_err();
+//! assert_eq!(err.kind(), kubepkg_util::ErrorKind::Invalid);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![warn(missing_docs)]
 
+pub mod apply;
+pub mod bundle;
+pub mod client;
+pub mod config;
+pub mod discovery;
+pub mod dynamic;
 pub mod error;
+pub mod events;
+pub mod global;
+pub mod import;
+pub mod index;
+pub mod instance;
+mod layers;
+pub mod manager;
+pub mod namespace;
+pub mod node;
+pub mod pod;
+pub mod rbac;
+pub mod resource;
+pub mod secret;
+pub mod service;
+pub mod volume;
+pub mod watch;
 
+pub use apply::{ApplyOptions, ApplyReport, Outcome};
+pub use client::{Client, connect};
+pub use config::{ClusterConfig, ClusterSource};
 pub use error::{Error, Result};
+pub use import::{ImportOptions, ImportedCluster, import_kubeconfig};
+pub use manager::ClusterManager;
+pub use resource::{DeleteOptions, ListOptions, Resources};
+pub use secret::Secret;
+pub use watch::{Event, WatchOptions};
+pub use {k8s_openapi, kube};

@@ -1,0 +1,644 @@
+//! [`ClusterConfig`]: where a cluster is and how to talk to it, as data.
+//!
+//! A config names a [`ClusterSource`] (a kubeconfig file, kubeconfig text or
+//! base64, a server URL with CA and bearer token, the in-cluster service
+//! account, or the conventional default chain) plus the client knobs: QPS /
+//! burst of the client-side rate limiter, connect and request timeouts, and
+//! the retry budget.
+//!
+//! It is `serde`, so it can sit in an application's TOML or YAML config:
+//!
+//! ```
+//! use kubepkg_k8s_api::config::{ClusterConfig, ClusterSource};
+//!
+//! let cfg: ClusterConfig = serde_json::from_str(
+//!     r#"{"source": "kubeconfig_file", "path": "/etc/kube/config", "context": "prod", "qps": 20}"#,
+//! ).unwrap();
+//! assert!(matches!(cfg.source, ClusterSource::KubeconfigFile { .. }));
+//! assert_eq!(cfg.qps, 20.0);
+//! assert_eq!(cfg.burst, ClusterConfig::DEFAULT_BURST);
+//! ```
+
+use crate::secret::Secret;
+use crate::{Error, Result};
+use base64::Engine as _;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Where the cluster's address and credentials come from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "source", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ClusterSource {
+    /// The conventional chain: the in-cluster service account when running
+    /// in a pod, else `$KUBECONFIG` (a `:`-separated list, merged, missing
+    /// files skipped), else `~/.kube/config`.
+    Default {
+        /// Context to use instead of the current one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        context: Option<String>,
+    },
+    /// The pod's service account (`KUBERNETES_SERVICE_HOST` and
+    /// `/var/run/secrets/kubernetes.io/serviceaccount`).
+    InCluster,
+    /// A kubeconfig file; relative certificate paths resolve against it.
+    KubeconfigFile {
+        /// The file.
+        path: PathBuf,
+        /// Context to use instead of the current one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        context: Option<String>,
+    },
+    /// Kubeconfig YAML text (e.g. from a database or a secret store).
+    Kubeconfig {
+        /// The YAML text.
+        text: Secret<String>,
+        /// Context to use instead of the current one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        context: Option<String>,
+    },
+    /// Kubeconfig YAML, base64-encoded (as vendors' consoles hand it out).
+    KubeconfigBase64 {
+        /// The base64 text.
+        data: Secret<String>,
+        /// Context to use instead of the current one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        context: Option<String>,
+    },
+    /// An API server URL with a bearer token.
+    Token {
+        /// `https://host:port`.
+        server: String,
+        /// The cluster CA, PEM. Absent: the platform's trust store.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ca_pem: Option<String>,
+        /// The bearer token.
+        token: Secret<String>,
+    },
+}
+
+/// How to reach one cluster, with the client knobs. See the module docs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClusterConfig {
+    /// Where the address and credentials come from.
+    #[serde(flatten)]
+    pub source: ClusterSource,
+    /// Default namespace for namespaced calls (else the kubeconfig's or `default`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Sustained requests per second of the client-side token bucket;
+    /// `0` switches the limiter off.
+    #[serde(default = "default_qps")]
+    pub qps: f32,
+    /// Requests that may go out at once before the QPS limit applies.
+    #[serde(default = "default_burst")]
+    pub burst: u32,
+    /// TCP + TLS connect timeout, seconds.
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout_secs: u64,
+    /// Deadline for the response headers of one request, seconds (`0`: none).
+    /// Watches and followed logs are exempt: they are long-running by design.
+    #[serde(default = "default_timeout")]
+    pub timeout_secs: u64,
+    /// Retries of a request answered with 429 / 5xx or failing to connect,
+    /// with exponential backoff honoring `Retry-After`.
+    #[serde(default = "default_retries")]
+    pub max_retries: u32,
+    /// Skip verification of the server certificate. Off by default; a
+    /// warning is logged whenever a client is built with it on.
+    #[serde(default)]
+    pub insecure_skip_tls_verify: bool,
+}
+
+fn default_qps() -> f32 {
+    ClusterConfig::DEFAULT_QPS
+}
+fn default_burst() -> u32 {
+    ClusterConfig::DEFAULT_BURST
+}
+fn default_connect_timeout() -> u64 {
+    10
+}
+fn default_timeout() -> u64 {
+    60
+}
+fn default_retries() -> u32 {
+    4
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig::from_source(ClusterSource::Default { context: None })
+    }
+}
+
+impl ClusterConfig {
+    /// Default sustained QPS of the client-side limiter.
+    pub const DEFAULT_QPS: f32 = 500.0;
+    /// Default burst of the client-side limiter.
+    pub const DEFAULT_BURST: u32 = 1000;
+
+    /// A config with the default knobs for `source`.
+    pub fn from_source(source: ClusterSource) -> Self {
+        ClusterConfig {
+            source,
+            namespace: None,
+            qps: default_qps(),
+            burst: default_burst(),
+            connect_timeout_secs: default_connect_timeout(),
+            timeout_secs: default_timeout(),
+            max_retries: default_retries(),
+            insecure_skip_tls_verify: false,
+        }
+    }
+
+    /// The default chain (in-cluster, `$KUBECONFIG`, `~/.kube/config`).
+    pub fn default_chain() -> Self {
+        Self::default()
+    }
+
+    /// The pod's service account.
+    pub fn in_cluster() -> Self {
+        Self::from_source(ClusterSource::InCluster)
+    }
+
+    /// A kubeconfig file (its current context unless [`Self::with_context`]).
+    pub fn kubeconfig_file(path: impl Into<PathBuf>) -> Self {
+        Self::from_source(ClusterSource::KubeconfigFile {
+            path: path.into(),
+            context: None,
+        })
+    }
+
+    /// Kubeconfig YAML text.
+    pub fn kubeconfig_text(text: impl Into<String>) -> Self {
+        Self::from_source(ClusterSource::Kubeconfig {
+            text: Secret::new(text.into()),
+            context: None,
+        })
+    }
+
+    /// Kubeconfig YAML, base64-encoded.
+    pub fn kubeconfig_base64(data: impl Into<String>) -> Self {
+        Self::from_source(ClusterSource::KubeconfigBase64 {
+            data: Secret::new(data.into()),
+            context: None,
+        })
+    }
+
+    /// An API server URL, its CA (PEM; `None` for the platform trust store)
+    /// and a bearer token.
+    pub fn token(
+        server: impl Into<String>,
+        ca_pem: Option<String>,
+        token: impl Into<String>,
+    ) -> Self {
+        Self::from_source(ClusterSource::Token {
+            server: server.into(),
+            ca_pem,
+            token: Secret::new(token.into()),
+        })
+    }
+
+    /// Selects a context of a kubeconfig source (ignored by the others).
+    pub fn with_context(mut self, name: impl Into<String>) -> Self {
+        let name = Some(name.into());
+        match &mut self.source {
+            ClusterSource::Default { context }
+            | ClusterSource::KubeconfigFile { context, .. }
+            | ClusterSource::Kubeconfig { context, .. }
+            | ClusterSource::KubeconfigBase64 { context, .. } => *context = name,
+            ClusterSource::InCluster | ClusterSource::Token { .. } => {}
+        }
+        self
+    }
+
+    /// Sets the default namespace.
+    pub fn with_namespace(mut self, ns: impl Into<String>) -> Self {
+        self.namespace = Some(ns.into());
+        self
+    }
+
+    /// Sets the client-side rate limit (`qps == 0` switches it off).
+    pub fn with_rate_limit(mut self, qps: f32, burst: u32) -> Self {
+        self.qps = qps;
+        self.burst = burst;
+        self
+    }
+
+    /// Sets the per-request timeout (`Duration::ZERO`: none).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout_secs = timeout.as_secs();
+        self
+    }
+
+    /// Sets the retry budget.
+    pub fn with_max_retries(mut self, retries: u32) -> Self {
+        self.max_retries = retries;
+        self
+    }
+
+    /// Applies `KUBEPKG_K8S_*` environment overrides: `_CONTEXT`,
+    /// `_NAMESPACE`, `_QPS`, `_BURST`, `_TIMEOUT_SECS`,
+    /// `_CONNECT_TIMEOUT_SECS`, `_MAX_RETRIES`. A value that does not parse
+    /// is an [`Error::Config`].
+    pub fn with_env_overrides(self) -> Result<Self> {
+        self.with_overrides(|k| std::env::var(k).ok())
+    }
+
+    fn with_overrides(mut self, get: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        fn parse<T: std::str::FromStr>(key: &str, v: &str) -> Result<T> {
+            v.trim()
+                .parse()
+                .map_err(|_| Error::Config(format!("{key}={v:?} is not a valid value")))
+        }
+        if let Some(v) = get("KUBEPKG_K8S_CONTEXT") {
+            self = self.with_context(v);
+        }
+        if let Some(v) = get("KUBEPKG_K8S_NAMESPACE") {
+            self.namespace = Some(v);
+        }
+        if let Some(v) = get("KUBEPKG_K8S_QPS") {
+            self.qps = parse("KUBEPKG_K8S_QPS", &v)?;
+        }
+        if let Some(v) = get("KUBEPKG_K8S_BURST") {
+            self.burst = parse("KUBEPKG_K8S_BURST", &v)?;
+        }
+        if let Some(v) = get("KUBEPKG_K8S_TIMEOUT_SECS") {
+            self.timeout_secs = parse("KUBEPKG_K8S_TIMEOUT_SECS", &v)?;
+        }
+        if let Some(v) = get("KUBEPKG_K8S_CONNECT_TIMEOUT_SECS") {
+            self.connect_timeout_secs = parse("KUBEPKG_K8S_CONNECT_TIMEOUT_SECS", &v)?;
+        }
+        if let Some(v) = get("KUBEPKG_K8S_MAX_RETRIES") {
+            self.max_retries = parse("KUBEPKG_K8S_MAX_RETRIES", &v)?;
+        }
+        Ok(self)
+    }
+
+    /// Checks the knobs (and, for sources carrying text, that it parses)
+    /// without contacting anything.
+    pub fn validate(&self) -> Result<()> {
+        if !self.qps.is_finite() || self.qps < 0.0 {
+            return Err(Error::Config(format!("qps must be >= 0, got {}", self.qps)));
+        }
+        if self.qps > 0.0 && self.burst == 0 {
+            return Err(Error::Config("burst must be >= 1 when qps is set".into()));
+        }
+        match &self.source {
+            ClusterSource::Kubeconfig { text, .. } => {
+                parse_kubeconfig(text.expose())?;
+            }
+            ClusterSource::KubeconfigBase64 { data, .. } => {
+                parse_kubeconfig(&decode_base64(data.expose())?)?;
+            }
+            ClusterSource::Token { server, token, .. } => {
+                check_server_url(server)?;
+                if token.expose().trim().is_empty() {
+                    return Err(Error::Config("the bearer token is empty".into()));
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// A short, credential-free description for logs and spans.
+    pub fn describe(&self) -> String {
+        match &self.source {
+            ClusterSource::Default { context } => format!("default chain{}", ctx_suffix(context)),
+            ClusterSource::InCluster => "in-cluster service account".into(),
+            ClusterSource::KubeconfigFile { path, context } => {
+                format!("kubeconfig {}{}", path.display(), ctx_suffix(context))
+            }
+            ClusterSource::Kubeconfig { context, .. } => {
+                format!("kubeconfig text{}", ctx_suffix(context))
+            }
+            ClusterSource::KubeconfigBase64 { context, .. } => {
+                format!("kubeconfig base64{}", ctx_suffix(context))
+            }
+            ClusterSource::Token { server, .. } => format!("token for {server}"),
+        }
+    }
+
+    /// Resolves the source into kube's client configuration (reading files,
+    /// running exec plugins as kube supports them). Nothing is contacted.
+    pub async fn to_kube_config(&self) -> Result<kube::Config> {
+        self.validate()?;
+        let mut cfg = match &self.source {
+            ClusterSource::Default { context } => default_chain(context.clone()).await?,
+            ClusterSource::InCluster => kube::Config::incluster()
+                .map_err(|e| Error::Config(format!("in-cluster service account: {e}")))?,
+            ClusterSource::KubeconfigFile { path, context } => {
+                let kc = read_kubeconfig_file(path)?;
+                from_kubeconfig(kc, context.clone()).await?
+            }
+            ClusterSource::Kubeconfig { text, context } => {
+                from_kubeconfig(parse_kubeconfig(text.expose())?, context.clone()).await?
+            }
+            ClusterSource::KubeconfigBase64 { data, context } => {
+                let text = decode_base64(data.expose())?;
+                from_kubeconfig(parse_kubeconfig(&text)?, context.clone()).await?
+            }
+            ClusterSource::Token {
+                server,
+                ca_pem,
+                token,
+            } => token_config(server, ca_pem.as_deref(), token.expose()).await?,
+        };
+        if let Some(ns) = &self.namespace {
+            cfg.default_namespace = ns.clone();
+        }
+        cfg.connect_timeout = Some(Duration::from_secs(self.connect_timeout_secs.max(1)));
+        // The request deadline is applied by kubepkg's own layer (which
+        // exempts watches); kube's read timeout would cut long streams.
+        cfg.read_timeout = None;
+        cfg.default_retry = false;
+        if self.insecure_skip_tls_verify {
+            tracing::warn!(
+                cluster = %cfg.cluster_url,
+                "TLS verification of the API server is switched off by configuration"
+            );
+            cfg.accept_invalid_certs = true;
+        } else if cfg.accept_invalid_certs {
+            tracing::warn!(
+                cluster = %cfg.cluster_url,
+                "the kubeconfig switches TLS verification of the API server off"
+            );
+        }
+        Ok(cfg)
+    }
+}
+
+fn ctx_suffix(c: &Option<String>) -> String {
+    c.as_ref()
+        .map(|c| format!(" (context {c})"))
+        .unwrap_or_default()
+}
+
+fn check_server_url(server: &str) -> Result<http::Uri> {
+    let uri: http::Uri = server
+        .parse()
+        .map_err(|e| Error::Config(format!("server URL {server:?}: {e}")))?;
+    match uri.scheme_str() {
+        Some("https") | Some("http") if uri.host().is_some() => Ok(uri),
+        _ => Err(Error::Config(format!(
+            "server URL {server:?} must be http(s)://host[:port]"
+        ))),
+    }
+}
+
+fn decode_base64(data: &str) -> Result<String> {
+    let compact: String = data.chars().filter(|c| !c.is_whitespace()).collect();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(compact.as_bytes())
+        .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(compact.as_bytes()))
+        .map_err(|e| Error::Config(format!("kubeconfig base64 does not decode: {e}")))?;
+    String::from_utf8(bytes).map_err(|_| Error::Config("decoded kubeconfig is not UTF-8".into()))
+}
+
+/// Parses kubeconfig YAML, rejecting text that has no cluster at all.
+pub(crate) fn parse_kubeconfig(text: &str) -> Result<Kubeconfig> {
+    let kc = Kubeconfig::from_yaml(text).map_err(|e| Error::Config(format!("kubeconfig: {e}")))?;
+    if kc.clusters.is_empty() {
+        return Err(Error::Config("kubeconfig has no clusters".into()));
+    }
+    Ok(kc)
+}
+
+fn read_kubeconfig_file(path: &Path) -> Result<Kubeconfig> {
+    if !path.exists() {
+        return Err(Error::Config(format!(
+            "kubeconfig {} does not exist",
+            path.display()
+        )));
+    }
+    let kc = Kubeconfig::read_from(path)
+        .map_err(|e| Error::Config(format!("kubeconfig {}: {e}", path.display())))?;
+    if kc.clusters.is_empty() {
+        return Err(Error::Config(format!(
+            "kubeconfig {} has no clusters",
+            path.display()
+        )));
+    }
+    Ok(kc)
+}
+
+async fn from_kubeconfig(kc: Kubeconfig, context: Option<String>) -> Result<kube::Config> {
+    if let Some(ctx) = &context
+        && !kc.contexts.iter().any(|c| &c.name == ctx)
+    {
+        let known: Vec<&str> = kc.contexts.iter().map(|c| c.name.as_str()).collect();
+        return Err(Error::Config(format!(
+            "context {ctx:?} is not in the kubeconfig (it has: {})",
+            known.join(", ")
+        )));
+    }
+    let opts = KubeConfigOptions {
+        context,
+        ..Default::default()
+    };
+    kube::Config::from_custom_kubeconfig(kc, &opts)
+        .await
+        .map_err(|e| Error::Config(format!("kubeconfig: {e}")))
+}
+
+/// `KUBERNETES_SERVICE_HOST` set and a token mounted.
+fn in_cluster_available() -> bool {
+    std::env::var_os("KUBERNETES_SERVICE_HOST").is_some()
+        && Path::new("/var/run/secrets/kubernetes.io/serviceaccount/token").exists()
+}
+
+/// The files of `$KUBECONFIG` that exist (client-go skips missing ones).
+fn kubeconfig_env_paths() -> Vec<PathBuf> {
+    match std::env::var_os("KUBECONFIG") {
+        Some(v) => std::env::split_paths(&v)
+            .filter(|p| !p.as_os_str().is_empty() && p.exists())
+            .collect(),
+        None => Vec::new(),
+    }
+}
+
+fn home_kubeconfig() -> Option<PathBuf> {
+    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".kube").join("config"))
+}
+
+async fn default_chain(context: Option<String>) -> Result<kube::Config> {
+    if in_cluster_available() && context.is_none() {
+        return kube::Config::incluster()
+            .map_err(|e| Error::Config(format!("in-cluster service account: {e}")));
+    }
+    let env_paths = kubeconfig_env_paths();
+    if !env_paths.is_empty() {
+        let mut merged = Kubeconfig::default();
+        for p in &env_paths {
+            let next = Kubeconfig::read_from(p)
+                .map_err(|e| Error::Config(format!("kubeconfig {}: {e}", p.display())))?;
+            merged = merged
+                .merge(next)
+                .map_err(|e| Error::Config(format!("merging $KUBECONFIG: {e}")))?;
+        }
+        return from_kubeconfig(merged, context).await;
+    }
+    match home_kubeconfig() {
+        Some(p) if p.exists() => from_kubeconfig(read_kubeconfig_file(&p)?, context).await,
+        _ => Err(Error::Config(
+            "no cluster configured: not running in a pod, $KUBECONFIG names no existing file \
+             and ~/.kube/config does not exist"
+                .into(),
+        )),
+    }
+}
+
+async fn token_config(server: &str, ca_pem: Option<&str>, token: &str) -> Result<kube::Config> {
+    check_server_url(server)?;
+    // Build a one-context kubeconfig in memory so that kube parses the CA
+    // exactly as it does for files.
+    let mut cluster = serde_json::json!({ "server": server });
+    if let Some(pem) = ca_pem {
+        if !pem.contains("-----BEGIN CERTIFICATE-----") {
+            return Err(Error::Config("ca_pem is not a PEM certificate".into()));
+        }
+        cluster["certificate-authority-data"] = base64::engine::general_purpose::STANDARD
+            .encode(pem.as_bytes())
+            .into();
+    }
+    let doc = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{ "name": "c", "cluster": cluster }],
+        "users": [{ "name": "u", "user": { "token": token } }],
+        "contexts": [{ "name": "c", "context": { "cluster": "c", "user": "u" } }],
+        "current-context": "c",
+    });
+    let kc = Kubeconfig::from_yaml(&doc.to_string())
+        .map_err(|e| Error::Config(format!("token config: {e}")))?;
+    let mut cfg = from_kubeconfig(kc, None).await?;
+    if ca_pem.is_some() && cfg.root_cert.as_ref().is_none_or(Vec::is_empty) {
+        return Err(Error::Config("ca_pem holds no certificate".into()));
+    }
+    cfg.default_namespace = "default".into();
+    Ok(cfg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kubepkg_util::ErrorKind;
+
+    const KC: &str = r#"
+apiVersion: v1
+kind: Config
+clusters:
+- name: a
+  cluster:
+    server: https://a.example:6443
+    insecure-skip-tls-verify: false
+- name: b
+  cluster:
+    server: https://b.example:6443
+users:
+- name: u
+  user:
+    token: abc
+contexts:
+- name: ctx-a
+  context: {cluster: a, user: u, namespace: team-a}
+- name: ctx-b
+  context: {cluster: b, user: u}
+current-context: ctx-a
+"#;
+
+    #[tokio::test]
+    async fn kubeconfig_text_uses_current_context_or_the_chosen_one() {
+        let cfg = ClusterConfig::kubeconfig_text(KC)
+            .to_kube_config()
+            .await
+            .unwrap();
+        assert_eq!(cfg.cluster_url.host(), Some("a.example"));
+        assert_eq!(cfg.default_namespace, "team-a");
+        let cfg = ClusterConfig::kubeconfig_text(KC)
+            .with_context("ctx-b")
+            .to_kube_config()
+            .await
+            .unwrap();
+        assert_eq!(cfg.cluster_url.host(), Some("b.example"));
+        assert!(!cfg.default_retry);
+    }
+
+    #[tokio::test]
+    async fn base64_source_decodes() {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(KC);
+        let cfg = ClusterConfig::kubeconfig_base64(b64)
+            .with_context("ctx-b")
+            .to_kube_config()
+            .await
+            .unwrap();
+        assert_eq!(cfg.cluster_url.host(), Some("b.example"));
+    }
+
+    #[tokio::test]
+    async fn unknown_context_is_a_config_error() {
+        let err = ClusterConfig::kubeconfig_text(KC)
+            .with_context("nope")
+            .to_kube_config()
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Invalid);
+        assert!(err.to_string().contains("nope"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn malformed_inputs_are_rejected() {
+        for cfg in [
+            ClusterConfig::kubeconfig_text("clusters: [ {"),
+            ClusterConfig::kubeconfig_text("apiVersion: v1\nkind: Config\n"),
+            ClusterConfig::kubeconfig_base64("%%% not base64"),
+            ClusterConfig::token("not a url", None, "t"),
+            ClusterConfig::token("https://h:1", Some("garbage".into()), "t"),
+            ClusterConfig::token("https://h:1", None, "  "),
+            ClusterConfig::kubeconfig_file("/nonexistent/kubeconfig"),
+            ClusterConfig::kubeconfig_text(KC).with_rate_limit(-1.0, 1),
+        ] {
+            let err = cfg.to_kube_config().await.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Invalid, "{err}");
+        }
+    }
+
+    #[test]
+    fn serde_round_trip_and_defaults() {
+        let cfg = ClusterConfig::token("https://h:6443", None, "sekret").with_context("ignored");
+        let json = serde_json::to_value(&cfg).unwrap();
+        assert_eq!(json["source"], "token");
+        assert_eq!(json["server"], "https://h:6443");
+        let back: ClusterConfig = serde_json::from_value(json).unwrap();
+        assert_eq!(back, cfg);
+        assert!(!format!("{cfg:?}").contains("sekret"));
+
+        let yaml = "source: default\nqps: 0\n";
+        let cfg: ClusterConfig = serde_yaml::from_str(yaml).unwrap();
+        assert_eq!(cfg.source, ClusterSource::Default { context: None });
+        assert_eq!(cfg.qps, 0.0);
+        assert_eq!(cfg.max_retries, 4);
+    }
+
+    #[test]
+    fn env_overrides_apply_and_reject_garbage() {
+        let vars = |k: &str| match k {
+            "KUBEPKG_K8S_QPS" => Some("7.5".to_string()),
+            "KUBEPKG_K8S_CONTEXT" => Some("ctx-b".to_string()),
+            _ => None,
+        };
+        let cfg = ClusterConfig::kubeconfig_text(KC)
+            .with_overrides(vars)
+            .unwrap();
+        assert_eq!(cfg.qps, 7.5);
+        assert!(
+            matches!(cfg.source, ClusterSource::Kubeconfig { context: Some(ref c), .. } if c == "ctx-b")
+        );
+        let bad = |k: &str| (k == "KUBEPKG_K8S_BURST").then(|| "lots".to_string());
+        assert!(ClusterConfig::default().with_overrides(bad).is_err());
+    }
+}

@@ -1,0 +1,222 @@
+//! [`import_kubeconfig`]: turn an admin kubeconfig into the API server URL,
+//! CA and a long-lived token of a dedicated service account, so that only
+//! those three values need to be stored.
+//!
+//! The service account and its binding to the chosen ClusterRole are
+//! created (server-side apply, so a second import reuses them), a
+//! `kubernetes.io/service-account-token` Secret is created when missing, and
+//! the call waits until the token controller has filled in the token.
+
+use crate::resource::FIELD_MANAGER;
+use crate::secret::Secret;
+use crate::{Client, ClusterConfig, Error, Result};
+use base64::Engine as _;
+use k8s_openapi::api::core::v1::{Secret as KubeSecret, ServiceAccount};
+use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
+use std::time::Duration;
+
+/// Options of [`import_kubeconfig`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportOptions {
+    /// Context of the admin kubeconfig to use (`None`: current).
+    pub context: Option<String>,
+    /// Namespace of the service account (default `kube-system`).
+    pub namespace: String,
+    /// Service account name (default `kubepkg-platform`).
+    pub service_account: String,
+    /// ClusterRole bound to the service account (default `cluster-admin`).
+    pub cluster_role: String,
+    /// How long to wait for the token to be filled in (default 30 s).
+    pub token_timeout: Duration,
+}
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        ImportOptions {
+            context: None,
+            namespace: "kube-system".into(),
+            service_account: "kubepkg-platform".into(),
+            cluster_role: "cluster-admin".into(),
+            token_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What an import yields: everything needed to reach the cluster later.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportedCluster {
+    /// API server URL.
+    pub server: String,
+    /// Cluster CA, PEM (`None` when the kubeconfig relies on public roots).
+    pub ca_pem: Option<String>,
+    /// The service account's long-lived token.
+    pub token: Secret<String>,
+    /// Namespace of the service account.
+    pub namespace: String,
+    /// Name of the service account.
+    pub service_account: String,
+    /// Server version, probed with the new token.
+    pub version: String,
+}
+
+impl ImportedCluster {
+    /// A [`ClusterConfig`] using the imported token.
+    pub fn to_config(&self) -> ClusterConfig {
+        ClusterConfig::token(
+            &self.server,
+            self.ca_pem.clone(),
+            self.token.expose().clone(),
+        )
+    }
+}
+
+fn der_to_pem(der: &[u8]) -> String {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
+    for chunk in b64.as_bytes().chunks(64) {
+        out.push_str(&String::from_utf8_lossy(chunk));
+        out.push('\n');
+    }
+    out.push_str("-----END CERTIFICATE-----\n");
+    out
+}
+
+/// Imports a cluster from admin kubeconfig YAML. See the module docs.
+pub async fn import_kubeconfig(
+    kubeconfig_yaml: &str,
+    opts: &ImportOptions,
+) -> Result<ImportedCluster> {
+    let mut cfg = ClusterConfig::kubeconfig_text(kubeconfig_yaml);
+    if let Some(c) = &opts.context {
+        cfg = cfg.with_context(c);
+    }
+    import_with(&cfg, opts).await
+}
+
+/// [`import_kubeconfig`] from any admin [`ClusterConfig`].
+pub async fn import_with(admin: &ClusterConfig, opts: &ImportOptions) -> Result<ImportedCluster> {
+    for (what, v) in [
+        ("namespace", &opts.namespace),
+        ("service account", &opts.service_account),
+        ("cluster role", &opts.cluster_role),
+    ] {
+        if v.is_empty() {
+            return Err(Error::invalid(format!("the {what} name must not be empty")));
+        }
+    }
+    let kcfg = admin.to_kube_config().await?;
+    let server = kcfg
+        .cluster_url
+        .to_string()
+        .trim_end_matches('/')
+        .to_string();
+    let kube_ca = kcfg
+        .root_cert
+        .as_ref()
+        .and_then(|certs| certs.first())
+        .map(|der| der_to_pem(der));
+    let client = Client::connect_named("import", admin).await?;
+    let ns = &opts.namespace;
+    let sa_name = &opts.service_account;
+
+    let sa: ServiceAccount = serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1", "kind": "ServiceAccount",
+        "metadata": {"name": sa_name, "namespace": ns,
+                     "labels": {"app.kubernetes.io/managed-by": "kubepkg"}},
+    }))
+    .map_err(|e| Error::internal(e.to_string()))?;
+    client
+        .namespaced::<ServiceAccount>(ns)
+        .apply(&sa, FIELD_MANAGER, true)
+        .await?;
+
+    let binding_name = format!("{sa_name}-{}", opts.cluster_role.replace(':', "-"));
+    let crb: ClusterRoleBinding = serde_json::from_value(serde_json::json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+        "metadata": {"name": binding_name, "labels": {"app.kubernetes.io/managed-by": "kubepkg"}},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": opts.cluster_role},
+        "subjects": [{"kind": "ServiceAccount", "name": sa_name, "namespace": ns}],
+    }))
+    .map_err(|e| Error::internal(e.to_string()))?;
+    client
+        .cluster::<ClusterRoleBinding>()
+        .apply(&crb, FIELD_MANAGER, true)
+        .await?;
+
+    let secret_name = format!("{sa_name}-token");
+    let secrets = client.namespaced::<KubeSecret>(ns);
+    if secrets.get_opt(&secret_name).await?.is_none() {
+        let s: KubeSecret = serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": secret_name, "namespace": ns,
+                         "annotations": {"kubernetes.io/service-account.name": sa_name}},
+            "type": "kubernetes.io/service-account-token",
+        }))
+        .map_err(|e| Error::internal(e.to_string()))?;
+        match secrets.create(&s).await {
+            Ok(_) => {}
+            Err(e) if e.kind() == kubepkg_util::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let (token, secret_ca) = secrets
+        .wait_for(&secret_name, opts.token_timeout, |s| {
+            let data = s.data.as_ref()?;
+            let token = data.get("token").filter(|t| !t.0.is_empty())?;
+            let token = String::from_utf8(token.0.clone()).ok()?;
+            let ca = data
+                .get("ca.crt")
+                .and_then(|c| String::from_utf8(c.0.clone()).ok())
+                .filter(|c| c.contains("BEGIN CERTIFICATE"));
+            Some((token, ca))
+        })
+        .await
+        .map_err(|e| match e {
+            Error::Timeout(_) => Error::Timeout(format!(
+                "the token of service account {ns}/{sa_name} was not filled in within {:?} \
+                 (is the token controller of kube-controller-manager running?)",
+                opts.token_timeout
+            )),
+            other => other,
+        })?;
+    let imported = ImportedCluster {
+        server,
+        ca_pem: secret_ca.or(kube_ca),
+        token: Secret::new(token),
+        namespace: ns.clone(),
+        service_account: sa_name.clone(),
+        version: String::new(),
+    };
+    // Prove the stored credentials work before handing them out.
+    let check = Client::connect_named("import-check", &imported.to_config()).await?;
+    let version = check.version().await?.git_version;
+    tracing::info!(server = %imported.server, service_account = %sa_name, "cluster imported");
+    Ok(ImportedCluster {
+        version,
+        ..imported
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn der_is_wrapped_as_pem() {
+        let pem = der_to_pem(&[1u8; 100]);
+        assert!(pem.starts_with("-----BEGIN CERTIFICATE-----\n"));
+        assert!(pem.ends_with("-----END CERTIFICATE-----\n"));
+        assert!(pem.lines().all(|l| l.len() <= 64 || l.starts_with("-----")));
+    }
+
+    #[tokio::test]
+    async fn empty_names_are_rejected_before_any_call() {
+        let opts = ImportOptions {
+            service_account: String::new(),
+            ..Default::default()
+        };
+        let err = import_kubeconfig("garbage", &opts).await.unwrap_err();
+        assert_eq!(err.kind(), kubepkg_util::ErrorKind::Invalid);
+        assert!(err.to_string().contains("service account"));
+    }
+}

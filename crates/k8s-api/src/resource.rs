@@ -1,0 +1,488 @@
+//! [`Resources<K>`]: the typed handle every family builds on — list (all
+//! pages, one page, or a lazy stream following continue tokens), get,
+//! create, server-side apply, merge patch, delete — each call in a tracing
+//! span and mapped to kubepkg's [`Error`].
+
+use crate::{Client, Error, Result};
+use futures::stream::{self, BoxStream, StreamExt as _};
+use kube::Resource;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, PropagationPolicy};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::fmt::Debug;
+
+/// The field manager kubepkg uses for server-side apply unless told otherwise.
+pub const FIELD_MANAGER: &str = "kubepkg";
+
+/// Options of a list call.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListOptions {
+    /// Label selector, e.g. `app=web,tier!=db`.
+    pub label_selector: Option<String>,
+    /// Field selector, e.g. `status.phase=Running`.
+    pub field_selector: Option<String>,
+    /// Page size (`None`: 500).
+    pub page_size: Option<u32>,
+}
+
+impl ListOptions {
+    /// Options with a label selector.
+    pub fn labels(selector: impl Into<String>) -> Self {
+        ListOptions {
+            label_selector: Some(selector.into()),
+            ..Default::default()
+        }
+    }
+
+    /// Adds a field selector.
+    pub fn fields(mut self, selector: impl Into<String>) -> Self {
+        self.field_selector = Some(selector.into());
+        self
+    }
+
+    /// Sets the page size.
+    pub fn page_size(mut self, n: u32) -> Self {
+        self.page_size = Some(n);
+        self
+    }
+
+    pub(crate) fn to_params(&self, continue_token: Option<String>) -> ListParams {
+        ListParams {
+            label_selector: self.label_selector.clone(),
+            field_selector: self.field_selector.clone(),
+            limit: Some(self.page_size.unwrap_or(500).max(1)),
+            continue_token,
+            ..Default::default()
+        }
+    }
+}
+
+/// One page of a list.
+#[derive(Debug, Clone)]
+pub struct Page<K> {
+    /// The objects of this page.
+    pub items: Vec<K>,
+    /// Token for the next page; `None` on the last page.
+    pub continue_token: Option<String>,
+    /// The list's resourceVersion (a consistent snapshot across pages).
+    pub resource_version: Option<String>,
+}
+
+/// How a delete propagates to dependents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Propagation {
+    /// The server's default for the kind.
+    #[default]
+    Default,
+    /// Dependents are deleted in the background.
+    Background,
+    /// The owner waits for its dependents.
+    Foreground,
+    /// Dependents are left behind.
+    Orphan,
+}
+
+/// Options of a delete call.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeleteOptions {
+    /// Grace period in seconds (`Some(0)`: immediately).
+    pub grace_period_secs: Option<u32>,
+    /// Dependents handling.
+    pub propagation: Propagation,
+    /// Server-side dry run.
+    pub dry_run: bool,
+}
+
+impl DeleteOptions {
+    /// Delete with this grace period.
+    pub fn grace(secs: u32) -> Self {
+        DeleteOptions {
+            grace_period_secs: Some(secs),
+            ..Default::default()
+        }
+    }
+
+    /// Delete dependents in the background.
+    pub fn background() -> Self {
+        DeleteOptions {
+            propagation: Propagation::Background,
+            ..Default::default()
+        }
+    }
+
+    pub(crate) fn to_params(&self) -> DeleteParams {
+        DeleteParams {
+            dry_run: self.dry_run,
+            grace_period_seconds: self.grace_period_secs,
+            propagation_policy: match self.propagation {
+                Propagation::Default => None,
+                Propagation::Background => Some(PropagationPolicy::Background),
+                Propagation::Foreground => Some(PropagationPolicy::Foreground),
+                Propagation::Orphan => Some(PropagationPolicy::Orphan),
+            },
+            ..Default::default()
+        }
+    }
+}
+
+/// A typed handle on one resource type, in one namespace, across all
+/// namespaces, or cluster-wide.
+#[derive(Clone)]
+pub struct Resources<K> {
+    pub(crate) client: Client,
+    pub(crate) api: Api<K>,
+    pub(crate) namespace: Option<String>,
+    pub(crate) kind: std::sync::Arc<str>,
+}
+
+impl<K> Debug for Resources<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Resources")
+            .field("kind", &self.kind)
+            .field("namespace", &self.namespace)
+            .field("cluster", &self.client.name())
+            .finish()
+    }
+}
+
+impl Client {
+    /// A namespaced resource type in `namespace`.
+    pub fn namespaced<K>(&self, namespace: &str) -> Resources<K>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+        K::DynamicType: Default,
+    {
+        Resources {
+            client: self.clone(),
+            api: Api::namespaced(self.kube().clone(), namespace),
+            namespace: Some(namespace.to_string()),
+            kind: std::sync::Arc::from(K::kind(&Default::default()).as_ref()),
+        }
+    }
+
+    /// A resource type across all namespaces (or a cluster-scoped one).
+    pub fn all<K>(&self) -> Resources<K>
+    where
+        K: Resource,
+        K::DynamicType: Default,
+    {
+        Resources {
+            client: self.clone(),
+            api: Api::all(self.kube().clone()),
+            namespace: None,
+            kind: std::sync::Arc::from(K::kind(&Default::default()).as_ref()),
+        }
+    }
+
+    /// A cluster-scoped resource type (Nodes, Namespaces, PVs…).
+    pub fn cluster<K>(&self) -> Resources<K>
+    where
+        K: Resource<Scope = k8s_openapi::ClusterResourceScope>,
+        K::DynamicType: Default,
+    {
+        self.all()
+    }
+}
+
+impl<K> Resources<K>
+where
+    K: Resource + Clone + DeserializeOwned + Serialize + Debug + Send + Sync + 'static,
+{
+    /// The cluster client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The namespace, when the handle is bound to one.
+    pub fn namespace(&self) -> Option<&str> {
+        self.namespace.as_deref()
+    }
+
+    /// The kube `Api` underneath.
+    pub fn api(&self) -> &Api<K> {
+        &self.api
+    }
+
+    /// The kind this handle serves.
+    pub fn kind(&self) -> &str {
+        &self.kind
+    }
+
+    pub(crate) fn target(&self, name: Option<&str>) -> String {
+        let kind = &self.kind;
+        match (&self.namespace, name) {
+            (Some(ns), Some(n)) => format!("{kind} {ns}/{n}"),
+            (Some(ns), None) => format!("{kind} in {ns}"),
+            (None, Some(n)) => format!("{kind} {n}"),
+            (None, None) => format!("{kind} (all)"),
+        }
+    }
+
+    /// One page.
+    pub async fn list_page(
+        &self,
+        opts: &ListOptions,
+        continue_token: Option<String>,
+    ) -> Result<Page<K>> {
+        let lp = opts.to_params(continue_token);
+        let list = self
+            .client
+            .run("list", &self.target(None), self.api.list(&lp))
+            .await?;
+        Ok(Page {
+            continue_token: list.metadata.continue_.filter(|c| !c.is_empty()),
+            resource_version: list.metadata.resource_version,
+            items: list.items,
+        })
+    }
+
+    /// Every object, following continue tokens, as a lazy stream: only one
+    /// page is held in memory at a time.
+    pub fn stream(&self, opts: &ListOptions) -> BoxStream<'static, Result<K>> {
+        let this = self.clone();
+        let opts = opts.clone();
+        // State: None = done; Some(token) = next page to fetch.
+        stream::unfold(Some(None::<String>), move |state| {
+            let this = this.clone();
+            let opts = opts.clone();
+            async move {
+                let token = state?;
+                match this.list_page(&opts, token).await {
+                    Ok(page) => {
+                        let next = page.continue_token.map(Some);
+                        let items = stream::iter(page.items.into_iter().map(Ok));
+                        Some((items.boxed(), next))
+                    }
+                    Err(e) => Some((stream::iter(vec![Err(e)]).boxed(), None)),
+                }
+            }
+        })
+        .flatten()
+        .boxed()
+    }
+
+    /// Every object (all pages collected).
+    pub async fn list(&self, opts: &ListOptions) -> Result<Vec<K>> {
+        let mut out = Vec::new();
+        let mut token = None;
+        loop {
+            let page = self.list_page(opts, token).await?;
+            out.extend(page.items);
+            match page.continue_token {
+                Some(t) => token = Some(t),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// One object by name.
+    pub async fn get(&self, name: &str) -> Result<K> {
+        check_name(name)?;
+        self.client
+            .run("get", &self.target(Some(name)), self.api.get(name))
+            .await
+    }
+
+    /// One object by name, `None` when it does not exist.
+    pub async fn get_opt(&self, name: &str) -> Result<Option<K>> {
+        match self.get(name).await {
+            Ok(o) => Ok(Some(o)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Creates `obj` (AlreadyExists when it exists).
+    pub async fn create(&self, obj: &K) -> Result<K> {
+        let name = obj.meta().name.clone().unwrap_or_default();
+        self.client
+            .run(
+                "create",
+                &self.target(Some(&name)),
+                self.api.create(&PostParams::default(), obj),
+            )
+            .await
+    }
+
+    /// Replaces `obj` (its resourceVersion guards against lost updates:
+    /// Conflict when someone else changed it first).
+    pub async fn replace(&self, obj: &K) -> Result<K> {
+        let name = obj.meta().name.clone().unwrap_or_default();
+        check_name(&name)?;
+        self.client
+            .run(
+                "replace",
+                &self.target(Some(&name)),
+                self.api.replace(&name, &PostParams::default(), obj),
+            )
+            .await
+    }
+
+    /// Server-side apply of `obj` with `field_manager` (`force` takes over
+    /// fields owned by other managers).
+    pub async fn apply(&self, obj: &K, field_manager: &str, force: bool) -> Result<K> {
+        let name = obj.meta().name.clone().unwrap_or_default();
+        check_name(&name)?;
+        let mut pp = PatchParams::apply(field_manager);
+        pp.force = force;
+        self.client
+            .run(
+                "apply",
+                &self.target(Some(&name)),
+                self.api.patch(&name, &pp, &Patch::Apply(obj)),
+            )
+            .await
+    }
+
+    /// JSON merge patch.
+    pub async fn merge_patch(&self, name: &str, patch: &serde_json::Value) -> Result<K> {
+        check_name(name)?;
+        self.client
+            .run(
+                "patch",
+                &self.target(Some(name)),
+                self.api
+                    .patch(name, &PatchParams::default(), &Patch::Merge(patch)),
+            )
+            .await
+    }
+
+    /// Strategic merge patch (built-in kinds only).
+    pub async fn strategic_patch(&self, name: &str, patch: &serde_json::Value) -> Result<K> {
+        check_name(name)?;
+        self.client
+            .run(
+                "patch",
+                &self.target(Some(name)),
+                self.api
+                    .patch(name, &PatchParams::default(), &Patch::Strategic(patch)),
+            )
+            .await
+    }
+
+    /// Deletes one object. Returns `true` when the object is gone or going,
+    /// `false` when it did not exist.
+    pub async fn delete(&self, name: &str, opts: &DeleteOptions) -> Result<bool> {
+        check_name(name)?;
+        let res = self
+            .client
+            .run(
+                "delete",
+                &self.target(Some(name)),
+                self.api.delete(name, &opts.to_params()),
+            )
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Waits until `name` no longer exists (polling every 200 ms), up to `timeout`.
+    pub async fn wait_deleted(&self, name: &str, timeout: std::time::Duration) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if self.get_opt(name).await?.is_none() {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(Error::Timeout(format!(
+                    "{} still exists after {timeout:?}",
+                    self.target(Some(name))
+                )));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Polls `get(name)` until `done` returns `Some`, up to `timeout`.
+    pub async fn wait_for<T>(
+        &self,
+        name: &str,
+        timeout: std::time::Duration,
+        mut done: impl FnMut(&K) -> Option<T>,
+    ) -> Result<T> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut delay = std::time::Duration::from_millis(100);
+        loop {
+            if let Some(obj) = self.get_opt(name).await?
+                && let Some(t) = done(&obj)
+            {
+                return Ok(t);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(Error::Timeout(format!(
+                    "{} did not reach the awaited state within {timeout:?}",
+                    self.target(Some(name))
+                )));
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(std::time::Duration::from_secs(1));
+        }
+    }
+}
+
+/// Rejects names that cannot be a path segment of the API (empty, `.`,
+/// `..`, containing `/`, `%`, whitespace or control characters, longer than
+/// 253), so such input never leaves the process. Kind-specific rules
+/// (DNS-1123 and friends) are the API server's to enforce: it answers
+/// Invalid and changes nothing.
+pub(crate) fn check_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name != "."
+        && name != ".."
+        && name.len() <= 253
+        && !name
+            .chars()
+            .any(|c| c == '/' || c == '%' || c.is_whitespace() || c.is_control());
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!(
+            "{name:?} is not a valid object name"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_checked() {
+        assert!(check_name("web-1").is_ok());
+        assert!(check_name("system:aggregate-to-admin").is_ok());
+        for bad in ["", ".", "..", "a/b", "a b", "a%2f", &"x".repeat(254)] {
+            assert!(check_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn list_options_map_to_params() {
+        let p = ListOptions::labels("app=web")
+            .fields("status.phase=Running")
+            .page_size(7)
+            .to_params(Some("tok".into()));
+        assert_eq!(p.label_selector.as_deref(), Some("app=web"));
+        assert_eq!(p.field_selector.as_deref(), Some("status.phase=Running"));
+        assert_eq!(p.limit, Some(7));
+        assert_eq!(p.continue_token.as_deref(), Some("tok"));
+    }
+
+    #[test]
+    fn delete_options_map_to_params() {
+        let d = DeleteOptions {
+            grace_period_secs: Some(0),
+            propagation: Propagation::Foreground,
+            dry_run: true,
+        }
+        .to_params();
+        assert_eq!(d.grace_period_seconds, Some(0));
+        assert!(d.dry_run);
+        assert!(matches!(
+            d.propagation_policy,
+            Some(PropagationPolicy::Foreground)
+        ));
+    }
+}

@@ -1,0 +1,201 @@
+//! Pods: Running on kwok nodes, selectors, pagination, logs, events, delete.
+
+use crate::common::{TestNs, admin, env, pod};
+use futures::{StreamExt as _, TryStreamExt as _};
+use kubepkg_k8s_api::pod::{LogOptions, is_ready};
+use kubepkg_k8s_api::{DeleteOptions, ListOptions};
+use kubepkg_util::ErrorKind;
+use std::time::Duration;
+
+#[tokio::test]
+async fn pods_run_on_kwok_nodes_and_list_by_selector_and_pages() {
+    let c = admin().await;
+    let ns = TestNs::new(&c, "kp-pods").await;
+    let pods = c.pods(&ns.name);
+    for i in 0..5 {
+        let tier = if i % 2 == 0 { "even" } else { "odd" };
+        pods.create(&pod(
+            &format!("p{i}"),
+            &[("app", "demo"), ("tier", tier)],
+            None,
+        ))
+        .await
+        .expect("create pod");
+    }
+    for i in 0..5 {
+        let p = pods
+            .wait_ready(&format!("p{i}"), Duration::from_secs(60))
+            .await
+            .expect("pod becomes Ready");
+        let node = p.spec.and_then(|s| s.node_name).expect("scheduled");
+        assert!(
+            node.starts_with("kwok-") || env().nodes.contains(&node),
+            "{node}"
+        );
+    }
+    let even = pods
+        .list(&ListOptions::labels("tier=even"))
+        .await
+        .expect("list");
+    assert_eq!(even.len(), 3);
+    let running = pods
+        .list(&ListOptions::labels("app=demo").fields("status.phase=Running"))
+        .await
+        .expect("list");
+    assert_eq!(running.len(), 5);
+    assert!(running.iter().all(is_ready));
+
+    // Pages of 2, as a stream, and as explicit pages.
+    let streamed: Vec<String> = pods
+        .stream(&ListOptions::labels("app=demo").page_size(2))
+        .map_ok(|p| p.metadata.name.unwrap_or_default())
+        .try_collect()
+        .await
+        .expect("stream");
+    let mut sorted = streamed.clone();
+    sorted.sort();
+    assert_eq!(sorted, ["p0", "p1", "p2", "p3", "p4"]);
+    let first = pods
+        .list_page(&ListOptions::default().page_size(2), None)
+        .await
+        .expect("page");
+    assert_eq!(first.items.len(), 2);
+    assert!(first.continue_token.is_some());
+
+    // Events of a pod (the scheduler reports Scheduled).
+    let evs = pods.events("p0").await.expect("events");
+    assert!(evs.iter().any(|e| e.reason == "Scheduled"), "{evs:?}");
+
+    // Delete with a grace period.
+    assert!(
+        pods.delete("p0", &DeleteOptions::grace(0))
+            .await
+            .expect("delete")
+    );
+    pods.wait_deleted("p0", Duration::from_secs(30))
+        .await
+        .expect("gone");
+    assert!(
+        !pods
+            .delete("p0", &DeleteOptions::grace(0))
+            .await
+            .expect("delete again")
+    );
+}
+
+#[tokio::test]
+async fn logs_with_options_and_follow() {
+    let c = admin().await;
+    let ns = TestNs::new(&c, "kp-logs").await;
+    let pods = c.pods(&ns.name);
+    pods.create(&pod("web", &[], None)).await.expect("create");
+    pods.wait_ready("web", Duration::from_secs(60))
+        .await
+        .expect("ready");
+
+    let all = pods
+        .logs("web", &LogOptions::default())
+        .await
+        .expect("logs");
+    assert_eq!(all.lines().count(), 10, "{all}");
+    assert!(all.starts_with("kubepkg simulated log line 1\n"));
+
+    let tail = pods
+        .logs(
+            "web",
+            &LogOptions {
+                tail_lines: Some(3),
+                ..LogOptions::container("app")
+            },
+        )
+        .await
+        .expect("tail");
+    assert_eq!(tail.lines().collect::<Vec<_>>().len(), 3);
+    assert!(tail.ends_with("line 10\n"), "{tail}");
+
+    let ts = pods
+        .logs(
+            "web",
+            &LogOptions {
+                timestamps: true,
+                tail_lines: Some(1),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("timestamps");
+    assert!(ts.starts_with("2024-01-01T00:00:10"), "{ts}");
+
+    let limited = pods
+        .logs(
+            "web",
+            &LogOptions {
+                limit_bytes: Some(20),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("limit");
+    assert!(limited.len() <= 20, "{limited:?}");
+
+    // The fixture lines are from 2024: nothing is newer than a minute.
+    let recent = pods
+        .logs(
+            "web",
+            &LogOptions {
+                since_seconds: Some(60),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("since");
+    assert!(recent.is_empty(), "{recent:?}");
+
+    let prev = pods
+        .logs(
+            "web",
+            &LogOptions {
+                previous: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("previous");
+    assert!(prev.contains("previous instance line 1"), "{prev}");
+
+    // Follow: a stream of lines that stays open; take the first 10.
+    let stream = pods
+        .log_stream("web", &LogOptions::default())
+        .await
+        .expect("follow");
+    let lines: Vec<String> =
+        tokio::time::timeout(Duration::from_secs(20), stream.take(10).try_collect())
+            .await
+            .expect("10 lines in time")
+            .expect("lines");
+    assert_eq!(lines.len(), 10);
+    assert_eq!(lines[9], "kubepkg simulated log line 10");
+
+    // Bad options are rejected before any call; a missing container is the server's 400.
+    let err = pods
+        .logs(
+            "web",
+            &LogOptions {
+                tail_lines: Some(-1),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Invalid);
+    let err = pods
+        .logs("web", &LogOptions::container("nope"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Invalid, "{err}");
+    let err = pods
+        .logs("ghost", &LogOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+}
