@@ -227,7 +227,12 @@ impl MinioStorage {
             .into_parts();
         instructions.apply_to_request_http1x(&mut req);
         let span = tracing::debug_span!("storage", backend = "minio", op = "admin", target = path);
+        let has_body = !body.is_empty();
         let mut rb = self.http.request(method, url.as_str()).body(body);
+        if has_body {
+            // MinIO insists on an opaque body type for encrypted payloads.
+            rb = rb.header(http::header::CONTENT_TYPE, "application/octet-stream");
+        }
         for (k, v) in req.headers() {
             rb = rb.header(k, v);
         }
