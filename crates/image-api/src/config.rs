@@ -22,8 +22,8 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use crate::secret::Secret;
 use crate::{Error, Result};
+use kubepkg_util::secret::Secret;
 
 /// Everything this crate can be configured with.
 #[derive(Debug, Clone, Default, Deserialize)]

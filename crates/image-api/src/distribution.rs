@@ -41,8 +41,8 @@ use crate::registry::{
     Artifact, ArtifactRef, ImageRegistry, Manifest, Namespace, NamespaceSpec, RegistryInfo,
     Repository, validate_digest, validate_repository, validate_tag,
 };
-use crate::secret::Secret;
 use crate::{Error, Result};
+use kubepkg_util::secret::Secret;
 
 /// Page size asked for in catalog and tag listings.
 const PAGE_SIZE: u32 = 1000;
@@ -96,10 +96,7 @@ impl std::fmt::Debug for DistributionRegistry {
         f.debug_struct("DistributionRegistry")
             .field("base", &self.inner.base.as_str())
             .field("username", &self.inner.username)
-            .field(
-                "password",
-                &self.inner.password.as_ref().map(|_| "<redacted>"),
-            )
+            .field("password", &self.inner.password)
             .finish()
     }
 }
@@ -432,10 +429,7 @@ impl DistributionRegistry {
         }
         let mut req = self.inner.http.get(url);
         if let Some(user) = &self.inner.username {
-            req = req.basic_auth(
-                user,
-                self.inner.password.as_ref().map(|p| p.expose_secret()),
-            );
+            req = req.basic_auth(user, self.inner.password.as_ref().map(|p| p.expose()));
         }
         let resp = req
             .send()
@@ -497,17 +491,15 @@ impl DistributionRegistry {
                 Scheme::Anonymous => {}
                 Scheme::Basic => {
                     if let Some(user) = &self.inner.username {
-                        req = req.basic_auth(
-                            user,
-                            self.inner.password.as_ref().map(|p| p.expose_secret()),
-                        );
+                        req =
+                            req.basic_auth(user, self.inner.password.as_ref().map(|p| p.expose()));
                     }
                 }
                 Scheme::Bearer { realm, service } => {
                     let token = self
                         .token(operation, realm, service.as_deref(), &scopes, force)
                         .await?;
-                    req = req.bearer_auth(token.expose_secret());
+                    req = req.bearer_auth(token.expose());
                 }
             }
             let resp = req
@@ -837,6 +829,22 @@ impl DistributionRegistry {
             .instrument(self.span(op, &target))
             .await?;
         Ok(resp.content_length().unwrap_or(0))
+    }
+
+    /// Unlinks a blob from a repository (`DELETE /v2/<name>/blobs/<digest>`;
+    /// the registry frees the bytes at its next garbage collection).
+    pub async fn delete_blob(&self, repository: &str, digest: &str) -> Result<()> {
+        let op = "delete_blob";
+        validate_repository(repository)?;
+        validate_digest(digest)?;
+        let target = format!("{repository}@{digest}");
+        let url = self.url(&format!("v2/{repository}/blobs/{digest}"))?;
+        self.send_ok(op, &target, &scope_delete(repository), |c| {
+            c.delete(url.clone())
+        })
+        .instrument(self.span(op, &target))
+        .await?;
+        Ok(())
     }
 
     async fn blob_response(

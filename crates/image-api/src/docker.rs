@@ -187,8 +187,8 @@ pub(crate) fn split_reference(reference: &str) -> (&str, Option<&str>, Option<&s
 fn credentials(auth: Option<&RegistryAuth>) -> Option<DockerCredentials> {
     auth.map(|a| DockerCredentials {
         username: a.username.clone(),
-        password: a.password.as_ref().map(|p| p.expose_secret().clone()),
-        identitytoken: a.identity_token.as_ref().map(|p| p.expose_secret().clone()),
+        password: a.password.as_ref().map(|p| p.expose().clone()),
+        identitytoken: a.identity_token.as_ref().map(|p| p.expose().clone()),
         serveraddress: a.server.clone(),
         ..DockerCredentials::default()
     })

@@ -158,7 +158,10 @@ impl Error {
         }
     }
 
-    #[cfg_attr(not(any(feature = "docker", feature = "distribution")), allow(dead_code))]
+    #[cfg_attr(
+        not(any(feature = "docker", feature = "distribution")),
+        allow(dead_code)
+    )]
     pub(crate) fn io(path: impl std::fmt::Display, source: std::io::Error) -> Self {
         Error::Io {
             path: path.to_string(),

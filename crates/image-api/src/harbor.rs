@@ -32,8 +32,8 @@ use crate::registry::{
     Artifact, ArtifactRef, ImageRegistry, Manifest, Namespace, NamespaceSpec, Platform,
     RegistryInfo, Repository, Visibility, validate_digest, validate_repository, validate_tag,
 };
-use crate::secret::Secret;
 use crate::{Error, Result};
+use kubepkg_util::secret::Secret;
 
 const BACKEND: &str = "harbor";
 /// Harbor's maximum `page_size`.
@@ -59,10 +59,7 @@ impl std::fmt::Debug for HarborRegistry {
         f.debug_struct("HarborRegistry")
             .field("api", &self.inner.api.as_str())
             .field("username", &self.inner.username)
-            .field(
-                "password",
-                &self.inner.password.as_ref().map(|_| "<redacted>"),
-            )
+            .field("password", &self.inner.password)
             .finish()
     }
 }
@@ -455,10 +452,7 @@ impl HarborRegistry {
             // name-or-id path parameters are names here
             .header("X-Is-Resource-Name", "true");
         if let Some(user) = &self.inner.username {
-            req = req.basic_auth(
-                user,
-                self.inner.password.as_ref().map(|p| p.expose_secret()),
-            );
+            req = req.basic_auth(user, self.inner.password.as_ref().map(|p| p.expose()));
         }
         if let Some(b) = body {
             req = req

@@ -33,8 +33,9 @@
 //! ).unwrap();
 //! assert_eq!(cfg.kind, RegistryKind::Distribution);
 //! // Plain http is refused unless the config says `insecure`.
-//! let err = kubepkg_image_api::connect_registry(&cfg).unwrap_err();
-//! assert_eq!(err.kind(), ErrorKind::Invalid);
+//! assert_eq!(cfg.base_url().unwrap_err().kind(), ErrorKind::Invalid);
+//! # #[cfg(feature = "distribution")]
+//! assert_eq!(kubepkg_image_api::connect_registry(&cfg).unwrap_err().kind(), ErrorKind::Invalid);
 //!
 //! // Tags and digests are told apart and validated before any request.
 //! assert!(matches!(ArtifactRef::parse("v1.2").unwrap(), ArtifactRef::Tag(_)));
@@ -70,7 +71,6 @@ pub mod global;
 #[cfg(feature = "harbor")]
 pub mod harbor;
 pub mod registry;
-pub mod secret;
 
 pub use config::{Config, EngineConfig, EngineTls, RegistryConfig, RegistryKind};
 pub use engine::{
@@ -78,8 +78,8 @@ pub use engine::{
     connect as connect_engine,
 };
 pub use error::{Error, Result};
+pub use kubepkg_util::secret::Secret;
 pub use registry::{
     Artifact, ArtifactRef, ImageRegistry, Manifest, Namespace, NamespaceSpec, Repository,
     Visibility, connect as connect_registry,
 };
-pub use secret::Secret;

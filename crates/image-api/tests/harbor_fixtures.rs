@@ -112,7 +112,9 @@ async fn projects_are_namespaces_with_quota_and_public_flag() {
                     Some(id) => {
                         let one: Vec<_> = all
                             .into_iter()
-                            .filter(|q| q["ref"]["id"].as_i64().map(|i| i.to_string()) == Some(id.clone()))
+                            .filter(|q| {
+                                q["ref"]["id"].as_i64().map(|i| i.to_string()) == Some(id.clone())
+                            })
                             .collect();
                         Response::json(200, json!(one)).header("X-Total-Count", "1")
                     }
@@ -398,7 +400,7 @@ async fn robots_members_gc_and_system_info() {
         .unwrap();
     assert_eq!(robot.id, 42);
     assert_eq!(robot.name, "robot$ci+builder");
-    assert_eq!(robot.secret.expose_secret(), "s3cr3t-robot-token");
+    assert_eq!(robot.secret.expose(), "s3cr3t-robot-token");
     assert!(!format!("{robot:?}").contains("s3cr3t"), "{robot:?}");
     let (_, body) = bodies.lock().unwrap()[0].clone();
     assert_eq!(body["level"], "project");

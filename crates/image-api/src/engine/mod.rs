@@ -13,8 +13,8 @@ use futures::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 
 use crate::config::EngineConfig;
-use crate::secret::Secret;
 use crate::{Error, Result};
+use kubepkg_util::secret::Secret;
 
 /// A boxed, sendable stream.
 pub type BoxStream<T> = Pin<Box<dyn Stream<Item = T> + Send + 'static>>;
@@ -90,8 +90,9 @@ pub struct ImageDetails {
     pub layers: Vec<String>,
 }
 
-/// Credentials for a registry, sent to the engine for pull / push.
-#[derive(Clone, Default)]
+/// Credentials for a registry, sent to the engine for pull / push
+/// (`Debug` shows no password or token).
+#[derive(Debug, Clone, Default)]
 pub struct RegistryAuth {
     /// User name.
     pub username: Option<String>,
@@ -101,20 +102,6 @@ pub struct RegistryAuth {
     pub identity_token: Option<Secret<String>>,
     /// The registry host, e.g. `registry.example.com`.
     pub server: Option<String>,
-}
-
-impl fmt::Debug for RegistryAuth {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RegistryAuth")
-            .field("username", &self.username)
-            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
-            .field(
-                "identity_token",
-                &self.identity_token.as_ref().map(|_| "<redacted>"),
-            )
-            .field("server", &self.server)
-            .finish()
-    }
 }
 
 impl RegistryAuth {
