@@ -817,6 +817,21 @@ mod tests {
         assert!(e.to_string().contains("client certificates"), "{e}");
     }
 
+    #[cfg(feature = "docker-tls")]
+    #[test]
+    fn missing_tls_files_are_config_errors() {
+        let cfg = EngineConfig {
+            host: Some("tcp://127.0.0.1:2376".into()),
+            tls: Some(crate::config::EngineTls::from_dir(
+                "/nonexistent/kubepkg-certs",
+            )),
+            ..EngineConfig::default()
+        };
+        let e = DockerEngine::new(&cfg).unwrap_err();
+        assert!(matches!(e, Error::Config(_)), "{e:?}");
+        assert!(e.to_string().contains("kubepkg-certs"), "{e}");
+    }
+
     #[test]
     fn tar_of_missing_dir_fails_cleanly() {
         let e = tar_directory(Path::new("/nonexistent/kubepkg-ctx")).unwrap_err();

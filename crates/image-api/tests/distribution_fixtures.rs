@@ -192,3 +192,94 @@ async fn plain_http_needs_insecure() {
     assert_eq!(e.kind(), ErrorKind::Invalid);
     assert!(e.to_string().contains("insecure"), "{e}");
 }
+
+/// An image index: the artifact's size sums its platform images (manifest +
+/// config + layers), its time is the latest config `created`, and its
+/// platforms come from the index. Anonymous registry (`/v2/` answers 200).
+#[tokio::test]
+async fn index_artifacts_sum_their_platform_images() {
+    use kubepkg_image_api::ArtifactRef;
+    use kubepkg_image_api::distribution::sha256_digest;
+
+    let config =
+        |created: &str| format!(r#"{{"architecture":"amd64","os":"linux","created":"{created}"}}"#);
+    let (c1, c2) = (
+        config("2024-01-01T00:00:00Z"),
+        config("2024-03-01T00:00:00Z"),
+    );
+    let image = |cfg: &str, layer: u64| {
+        json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+               "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "size": cfg.len(), "digest": sha256_digest(cfg.as_bytes())},
+               "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "size": layer, "digest": format!("sha256:{}", "c".repeat(64))}]})
+        .to_string()
+    };
+    let (m1, m2) = (image(&c1, 1000), image(&c2, 2000));
+    let index = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "size": m1.len(), "digest": sha256_digest(m1.as_bytes()),
+             "platform": {"os": "linux", "architecture": "amd64"}},
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "size": m2.len(), "digest": sha256_digest(m2.as_bytes()),
+             "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}}
+        ]})
+    .to_string();
+    let index_digest = sha256_digest(index.as_bytes());
+    let expected_size = (m1.len() + c1.len() + 1000 + m2.len() + c2.len() + 2000) as u64;
+    let docs: Vec<(String, String, &'static str)> = vec![
+        (
+            index_digest.clone(),
+            index.clone(),
+            "application/vnd.oci.image.index.v1+json",
+        ),
+        (
+            sha256_digest(m1.as_bytes()),
+            m1,
+            "application/vnd.oci.image.manifest.v1+json",
+        ),
+        (
+            sha256_digest(m2.as_bytes()),
+            m2,
+            "application/vnd.oci.image.manifest.v1+json",
+        ),
+        (sha256_digest(c1.as_bytes()), c1, "application/octet-stream"),
+        (sha256_digest(c2.as_bytes()), c2, "application/octet-stream"),
+    ];
+    let server = Server::start(move |req| {
+        let path = req.path();
+        if path == "/v2/" {
+            return Response::json(200, json!({}));
+        }
+        if path == "/v2/multi/tags/list" {
+            return Response::json(200, json!({"name": "multi", "tags": ["v1", "latest"]}));
+        }
+        let reference = path.rsplit('/').next().unwrap_or_default();
+        let found = if reference == "v1" || reference == "latest" {
+            docs.first()
+        } else {
+            docs.iter().find(|(d, _, _)| d == reference)
+        };
+        match found {
+            Some((d, body, ct)) => {
+                Response::bytes(200, ct, body.clone()).header("Docker-Content-Digest", d.clone())
+            }
+            None => errors(404, "MANIFEST_UNKNOWN", "manifest unknown"),
+        }
+    })
+    .await;
+    let reg = connect_registry(&RegistryConfig::new(server.url.clone()).insecure(true)).unwrap();
+    let arts = reg.list_artifacts("multi").await.unwrap();
+    assert_eq!(arts.len(), 1, "{arts:?}");
+    let a = &arts[0];
+    assert_eq!(a.digest, index_digest);
+    assert_eq!(a.tags, ["latest", "v1"]);
+    assert_eq!(a.size, expected_size);
+    assert_eq!(a.pushed.as_deref(), Some("2024-03-01T00:00:00Z"));
+    assert_eq!(a.platforms.len(), 2);
+    assert_eq!(a.platforms[1].to_string(), "linux/arm64/v8");
+    let m = reg
+        .get_manifest("multi", &ArtifactRef::Tag("v1".into()))
+        .await
+        .unwrap();
+    assert_eq!(m.as_index().unwrap().manifests.len(), 2);
+    // an anonymous registry needs no credentials
+    reg.check_credentials().await.unwrap();
+}
