@@ -65,6 +65,8 @@ pub mod object;
 pub mod secret;
 pub mod validate;
 
+/// Bodies are [`bytes::Bytes`], re-exported for convenience.
+pub use bytes::Bytes;
 pub use config::{QueueConfig, StorageConfig, connect, connect_queue};
 pub use error::{Error, Result};
 pub use mq::MessageQueue;
