@@ -40,6 +40,9 @@
 //! - Go prints decimal-SI values of 10²¹ and more with no suffix at all
 //!   (`1000E` → `1`, changing the value); this type keeps the largest suffix
 //!   (`1000E`), so formatting never changes a value.
+//! - A binary-SI value above `i64::MAX` (reachable only through arithmetic,
+//!   e.g. `4Ei + 4Ei`) is printed in decimal SI here, because its binary
+//!   spelling (`8Ei`) would be clamped when read back.
 //!
 //! ```
 //! use kubepkg_util::quantity::{Format, Quantity};
@@ -189,10 +192,16 @@ impl Quantity {
         self.nano
     }
 
-    /// The value in milli-units, rounded away from zero when it has finer
-    /// precision (as apimachinery's `MilliValue`): `1n` → `1`, `-1n` → `-1`.
+    /// The value in milli-units, rounded towards +∞ when it has finer
+    /// precision (apimachinery's `MilliValue` is documented as the same
+    /// ceiling): `1n` → `1`, `-1n` → `0`. Never overflows.
     pub fn as_milli(&self) -> i128 {
-        round_away(self.nano, NANO_PER_MILLI)
+        let floor = self.nano.div_euclid(NANO_PER_MILLI);
+        if self.nano.rem_euclid(NANO_PER_MILLI) != 0 {
+            floor + 1
+        } else {
+            floor
+        }
     }
 
     /// The value in whole units, rounded towards +∞; `None` when it does not
@@ -333,8 +342,10 @@ impl Quantity {
             len = 1;
         }
         let magnitude = self.nano.unsigned_abs();
+        // Binary values beyond `i64::MAX` units (only reachable through
+        // arithmetic) would be clamped when read back: print them as decimal.
         if self.format == Format::BinarySI
-            && magnitude >= 1024 * NANO_U
+            && (1024 * NANO_U..=BINARY_MAX_NANO).contains(&magnitude)
             && magnitude.is_multiple_of(NANO_U)
         {
             let mut units = magnitude / NANO_U;
@@ -342,11 +353,6 @@ impl Quantity {
             while units >= 1024 && units.is_multiple_of(1024) {
                 units /= 1024;
                 power += 1;
-            }
-            // Beyond `Ei` (only reachable through arithmetic): stay at `Ei`.
-            while power > 6 {
-                units *= 1024;
-                power -= 1;
             }
             len += write_u128(&mut buf[len..], units);
             let suffix: &[u8] = match power {
@@ -440,16 +446,6 @@ fn write_u128(out: &mut [u8], mut v: u128) -> usize {
     n
 }
 
-/// `value / divisor`, rounded away from zero.
-fn round_away(value: i128, divisor: i128) -> i128 {
-    let q = value / divisor;
-    if value % divisor != 0 {
-        q + value.signum()
-    } else {
-        q
-    }
-}
-
 /// Parses the syntax and computes the exact value. Errors are static
 /// messages; the caller adds the input.
 fn parse_bytes(b: &[u8]) -> std::result::Result<Quantity, &'static str> {
@@ -534,11 +530,12 @@ fn parse_bytes(b: &[u8]) -> std::result::Result<Quantity, &'static str> {
     } else {
         format
     };
-    let nano = i128::try_from(magnitude).map_err(|_| RANGE_MESSAGE)?;
-    Ok(Quantity {
-        nano: if negative { -nano } else { nano },
-        format,
-    })
+    let nano = if negative {
+        0i128.checked_sub_unsigned(magnitude).ok_or(RANGE_MESSAGE)?
+    } else {
+        i128::try_from(magnitude).map_err(|_| RANGE_MESSAGE)?
+    };
+    Ok(Quantity { nano, format })
 }
 
 /// Maps a suffix to (is binary, exponent, format).
@@ -597,15 +594,35 @@ fn parse_i64(s: &[u8]) -> Option<i64> {
     Some(v)
 }
 
+/// `10^i` for every power that fits a `u64`.
+const POW10_U64: [u64; 20] = {
+    let mut table = [1u64; 20];
+    let mut i = 1;
+    while i < 20 {
+        table[i] = table[i - 1] * 10;
+        i += 1;
+    }
+    table
+};
+
+/// The value of at most 19 digits (which always fits a `u64`).
+#[inline]
+fn small_digits_value(a: &[u8], b: &[u8]) -> u64 {
+    let mut v: u64 = 0;
+    for &d in a {
+        v = v * 10 + u64::from(d - b'0');
+    }
+    for &d in b {
+        v = v * 10 + u64::from(d - b'0');
+    }
+    v
+}
+
 /// The integer value of the concatenated digit strings, `None` on overflow.
 #[inline]
 fn digits_value(a: &[u8], b: &[u8]) -> Option<u128> {
     if a.len() + b.len() <= 19 {
-        let mut v: u64 = 0;
-        for &d in a.iter().chain(b) {
-            v = v * 10 + u64::from(d - b'0');
-        }
-        return Some(u128::from(v));
+        return Some(u128::from(small_digits_value(a, b)));
     }
     let mut v: u128 = 0;
     for &d in a.iter().chain(b) {
@@ -618,6 +635,11 @@ fn digits_value(a: &[u8], b: &[u8]) -> Option<u128> {
 fn decimal_nano(int: &[u8], frac: &[u8], exponent: i32) -> Option<u128> {
     // value = D × 10^shift nano-units, D being all the digits.
     let shift = i64::from(exponent) - frac.len() as i64 + 9;
+    if (0..=19).contains(&shift) && int.len() + frac.len() <= 19 {
+        // Fast path: both factors fit a u64, so the product fits a u128.
+        let d = small_digits_value(int, frac);
+        return Some(u128::from(d) * u128::from(POW10_U64[shift as usize]));
+    }
     if shift >= 0 {
         let d = digits_value(int, frac)?;
         if d == 0 {
@@ -647,10 +669,17 @@ fn decimal_nano(int: &[u8], frac: &[u8], exponent: i32) -> Option<u128> {
 fn binary_nano(int: &[u8], frac: &[u8], exponent: i32) -> u128 {
     // factor = 2^exponent × 10^9 < 2^90.
     let factor: u128 = (1u128 << exponent) * NANO_U;
-    let whole = match digits_value(int, &[]).and_then(|i| i.checked_mul(factor)) {
-        Some(w) if w <= BINARY_MAX_NANO => w,
-        _ => return BINARY_MAX_NANO,
+    let whole = if int.len() <= 19 && exponent <= 30 {
+        // Fast path: both factors fit a u64, so the product fits a u128.
+        u128::from(small_digits_value(int, &[])) * factor
+    } else {
+        digits_value(int, &[])
+            .and_then(|i| i.checked_mul(factor))
+            .unwrap_or(u128::MAX)
     };
+    if whole > BINARY_MAX_NANO {
+        return BINARY_MAX_NANO;
+    }
     // ceil(0.frac × factor), digit by digit from the right: keep the
     // integer part of the partial value and whether a remainder was dropped.
     let mut q: u128 = 0;
@@ -981,7 +1010,8 @@ mod tests {
     #[test]
     fn conversions() {
         assert_eq!(q("1n").as_milli(), 1);
-        assert_eq!(q("-1n").as_milli(), -1);
+        assert_eq!(q("-1n").as_milli(), 0);
+        assert_eq!(q("-1.5m").as_milli(), -1);
         assert_eq!(q("1.5").as_milli(), 1500);
         assert_eq!(q("1.5").as_i64_ceil(), Some(2));
         assert_eq!(q("-1.5").as_i64_ceil(), Some(-1));
