@@ -42,7 +42,7 @@ pub struct LocalConfig {
 }
 
 /// Where the S3 backend gets its credentials.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Deserialize)]
 #[serde(tag = "source", rename_all = "lowercase", deny_unknown_fields)]
 #[derive(Default)]
 pub enum CredentialsConfig {
@@ -69,7 +69,7 @@ pub enum CredentialsConfig {
 }
 
 /// Settings of the S3 backend.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct S3Config {
     /// Custom endpoint, e.g. `http://127.0.0.1:9000`; AWS when absent.
@@ -108,7 +108,7 @@ impl Default for S3Config {
 }
 
 /// Settings of the MinIO backend.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MinioConfig {
     /// `http://host:9000` (or https; certificates are verified).
@@ -158,7 +158,7 @@ impl MinioConfig {
 }
 
 /// Settings of the AMQP backend.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AmqpConfig {
     /// `amqp://user:password@host:port/vhost` (`amqps://` for TLS, verified).
@@ -180,7 +180,7 @@ pub struct AmqpConfig {
 impl Default for AmqpConfig {
     fn default() -> Self {
         AmqpConfig {
-            url: Secret::new("amqp://guest:guest@127.0.0.1:5672/%2f"),
+            url: Secret::from("amqp://guest:guest@127.0.0.1:5672/%2f"),
             publish_channels: 4,
             retry_timeout_secs: 120,
             reconnect_initial_ms: 100,
@@ -201,7 +201,7 @@ impl AmqpConfig {
 }
 
 /// Which object store to use, and its settings. Tagged by `backend`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Deserialize)]
 #[serde(tag = "backend", rename_all = "lowercase")]
 pub enum StorageConfig {
     /// In-process (feature `memory`).
@@ -327,7 +327,7 @@ impl StorageConfig {
                     };
                     s.credentials = CredentialsConfig::Static {
                         access_key: ak.unwrap_or(old_ak),
-                        secret_key: sk.map(Secret::new).unwrap_or(old_sk),
+                        secret_key: sk.map(Secret::from).unwrap_or(old_sk),
                         session_token: None,
                     };
                 }
@@ -343,7 +343,7 @@ impl StorageConfig {
                     m.access_key = v;
                 }
                 if let Some(v) = var("KUBEPKG_S3_SECRET_KEY") {
-                    m.secret_key = Secret::new(v);
+                    m.secret_key = Secret::from(v);
                 }
             }
         }
@@ -352,7 +352,7 @@ impl StorageConfig {
 }
 
 /// Which message queue to use, and its settings. Tagged by `backend`.
-#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Deserialize)]
 #[serde(tag = "backend", rename_all = "lowercase")]
 pub enum QueueConfig {
     /// In-process (feature `memory`); the default.
@@ -401,7 +401,7 @@ impl QueueConfig {
             }
         };
         if let (QueueConfig::Amqp(a), Some(url)) = (&mut cfg, var("KUBEPKG_AMQP_URL")) {
-            a.url = Secret::new(url);
+            a.url = Secret::from(url);
         }
         Ok(cfg)
     }

@@ -1,57 +1,13 @@
-//! A string that never shows in `Debug`, `Display` or logs.
+//! Strings that never show in `Debug`, `Display` or logs.
 //!
 //! Used for secret keys, passwords and URLs with passwords in the backend
 //! configs. Read the value with [`Secret::expose`] at the one place it is
 //! needed (signing a request, opening a connection).
 
-use std::fmt;
-
-/// A secret string: redacted in `Debug` and `Display`, deserialized from a
+/// A secret string: [`kubepkg_util::secret::Secret`] over `String` —
+/// redacted in `Debug` and `Display`, zeroed on drop, deserialized from a
 /// plain string.
-#[derive(Clone, Default, PartialEq, Eq, serde::Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret value.
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-
-    /// The secret value. Do not log it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    /// Whether the secret is the empty string.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl From<String> for Secret {
-    fn from(s: String) -> Self {
-        Secret(s)
-    }
-}
-
-impl From<&str> for Secret {
-    fn from(s: &str) -> Self {
-        Secret(s.to_owned())
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
+pub type Secret = kubepkg_util::secret::Secret<String>;
 
 /// `amqp://user:password@host/vhost` with the password replaced, for logs.
 pub fn redact_url(url: &str) -> String {
@@ -72,7 +28,7 @@ mod tests {
 
     #[test]
     fn never_printed() {
-        let s = Secret::new("hunter2");
+        let s = Secret::from("hunter2");
         assert!(!format!("{s:?}").contains("hunter2"));
         assert!(!format!("{s}").contains("hunter2"));
         assert_eq!(s.expose(), "hunter2");

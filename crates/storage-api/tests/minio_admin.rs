@@ -37,7 +37,7 @@ async fn users_and_policies() {
     let bucket = kubepkg_testenv::unique_name("pol");
     a.create_bucket(&bucket).await.unwrap();
     let user = kubepkg_testenv::unique_name("user");
-    let secret = Secret::new("user-secret-123");
+    let secret = Secret::from("user-secret-123");
     a.add_user(&user, &secret).await.unwrap();
     let policy = kubepkg_testenv::unique_name("rw");
     let doc = serde_json::json!({
@@ -75,7 +75,7 @@ async fn users_and_policies() {
 
     // Bad input.
     assert_eq!(
-        a.add_user("x", &Secret::new("short"))
+        a.add_user("x", &Secret::from("short"))
             .await
             .unwrap_err()
             .kind(),

@@ -173,7 +173,7 @@ fn resolve_credentials(c: &CredentialsConfig) -> Result<Credentials> {
             secret_key,
             session_token,
         } => {
-            if access_key.is_empty() || secret_key.is_empty() {
+            if access_key.is_empty() || secret_key.expose().is_empty() {
                 return Err(Error::Invalid(
                     "static credentials need access_key and secret_key".into(),
                 ));
@@ -1266,7 +1266,7 @@ mod tests {
         let c = S3Config {
             credentials: CredentialsConfig::Static {
                 access_key: "ak".into(),
-                secret_key: Secret::new("very-secret"),
+                secret_key: Secret::from("very-secret"),
                 session_token: None,
             },
             ..Default::default()
