@@ -290,8 +290,9 @@ struct Splitter<'a> {
     start: Option<(usize, usize)>,
 }
 
+/// Spaces, tabs and stray carriage returns separate tokens.
 fn is_blank(b: u8) -> bool {
-    b == b' ' || b == b'\t'
+    b == b' ' || b == b'\t' || b == b'\r'
 }
 
 /// A document marker (`---` or `...`) at the start of the line.
