@@ -19,7 +19,10 @@ async fn main() -> Res {
             std::process::exit(2);
         }
     };
-    println!("kubepkg tour — local environment from {}\n", kubepkg_testenv::env_file().display());
+    println!(
+        "kubepkg tour — local environment from {}\n",
+        kubepkg_testenv::env_file().display()
+    );
     let mut failed = 0;
     for (name, result) in [
         ("Kubernetes", kubernetes().await),
@@ -50,7 +53,9 @@ async fn kubernetes() -> Res {
     let client = kube::Client::try_from(config)?;
     let v = client.apiserver_version().await?;
     println!("Kubernetes {} at {}", v.git_version, env.server);
-    let nodes = kube::Api::<Node>::all(client.clone()).list(&Default::default()).await?;
+    let nodes = kube::Api::<Node>::all(client.clone())
+        .list(&Default::default())
+        .await?;
     for n in nodes.items {
         let ready = n
             .status
@@ -60,22 +65,35 @@ async fn kubernetes() -> Res {
             .map(|c| c.status.as_str())
             .unwrap_or("?");
         let alloc = n.status.as_ref().and_then(|s| s.allocatable.as_ref());
-        let cpu = alloc.and_then(|a| a.get("cpu")).map(|q| q.0.as_str()).unwrap_or("?");
-        let mem = alloc.and_then(|a| a.get("memory")).map(|q| q.0.as_str()).unwrap_or("?");
+        let cpu = alloc
+            .and_then(|a| a.get("cpu"))
+            .map(|q| q.0.as_str())
+            .unwrap_or("?");
+        let mem = alloc
+            .and_then(|a| a.get("memory"))
+            .map(|q| q.0.as_str())
+            .unwrap_or("?");
         println!(
             "  node {:<14} Ready={ready:<5} cpu={cpu} memory={mem}",
             n.metadata.name.unwrap_or_default()
         );
     }
-    let ns = kube::Api::<Namespace>::all(client).list(&Default::default()).await?;
-    let names: Vec<String> = ns.items.into_iter().filter_map(|n| n.metadata.name).collect();
+    let ns = kube::Api::<Namespace>::all(client)
+        .list(&Default::default())
+        .await?;
+    let names: Vec<String> = ns
+        .items
+        .into_iter()
+        .filter_map(|n| n.metadata.name)
+        .collect();
     println!("  namespaces: {}", names.join(", "));
     Ok(())
 }
 
 async fn minio() -> Res {
     let env = kubepkg_testenv::minio();
-    let creds = aws_sdk_s3::config::Credentials::new(&env.access_key, &env.secret_key, None, None, "env");
+    let creds =
+        aws_sdk_s3::config::Credentials::new(&env.access_key, &env.secret_key, None, None, "env");
     let config = aws_sdk_s3::Config::builder()
         .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
         .region(aws_sdk_s3::config::Region::new(env.region.clone()))
@@ -86,31 +104,26 @@ async fn minio() -> Res {
     let s3 = aws_sdk_s3::Client::from_conf(config);
     let buckets = s3.list_buckets().send().await?;
     let names: Vec<&str> = buckets.buckets().iter().filter_map(|b| b.name()).collect();
-    println!("MinIO at {}: {} bucket(s) {:?}", env.endpoint, names.len(), names);
+    println!(
+        "MinIO at {}: {} bucket(s) {:?}",
+        env.endpoint,
+        names.len(),
+        names
+    );
     Ok(())
 }
 
 async fn rabbitmq() -> Res {
     let env = kubepkg_testenv::rabbitmq();
     let conn = lapin::Connection::connect(&env.url, lapin::ConnectionProperties::default()).await?;
-    let props = conn.server_properties();
-    let get = |k: &str| {
-        props
-            .inner()
-            .get(k)
-            .map(|v| match v {
-                lapin::types::AMQPValue::LongString(s) => s.to_string(),
-                other => format!("{other:?}"),
-            })
-            .unwrap_or_default()
-    };
+    let cfg = conn.configuration();
     println!(
-        "RabbitMQ at {}:{}: {} {} ({})",
+        "RabbitMQ at {}:{}: AMQP 0-9-1 connection open (channel max {}, frame max {}, heartbeat {}s)",
         env.host,
         env.port,
-        get("product"),
-        get("version"),
-        get("platform")
+        cfg.channel_max(),
+        cfg.frame_max(),
+        cfg.heartbeat()
     );
     conn.close(200, "bye".into()).await?;
     Ok(())
@@ -118,9 +131,13 @@ async fn rabbitmq() -> Res {
 
 async fn docker() -> Res {
     let env = kubepkg_testenv::docker();
-    let docker = bollard::Docker::connect_with_unix(&env.socket.to_string_lossy(), 30, bollard::API_DEFAULT_VERSION)?
-        .negotiate_version()
-        .await?;
+    let docker = bollard::Docker::connect_with_unix(
+        &env.socket.to_string_lossy(),
+        30,
+        bollard::API_DEFAULT_VERSION,
+    )?
+    .negotiate_version()
+    .await?;
     let v = docker.version().await?;
     println!(
         "Docker engine at {}: {} (API {}, {} {})",
@@ -143,7 +160,10 @@ async fn registry() -> Res {
         .error_for_status()?
         .json()
         .await?;
-    println!("OCI registry at {}: catalog {}", env.url, catalog["repositories"]);
+    println!(
+        "OCI registry at {}: catalog {}",
+        env.url, catalog["repositories"]
+    );
     Ok(())
 }
 

@@ -17,12 +17,18 @@ use std::process::Command;
 /// How one side of a comparison is measured.
 enum Step {
     /// `cargo bench -p CRATE --bench BENCH` (criterion, bencher output).
-    Criterion { krate: &'static str, bench: &'static str },
+    Criterion {
+        krate: &'static str,
+        bench: &'static str,
+    },
     /// `go test -bench .` in a directory under `benches/peers/`.
     GoBench { dir: &'static str },
     /// A bench binary that prints `RESULT id value unit` lines.
     #[allow(dead_code)]
-    Binary { krate: &'static str, bench: &'static str },
+    Binary {
+        krate: &'static str,
+        bench: &'static str,
+    },
 }
 
 /// One comparison printed as a ratio.
@@ -48,16 +54,51 @@ const BENCHES: &[Bench] = &[
         about: "JSON event with 4 fields to a non-blocking file sink: each backend vs itself used directly, and vs Go's zap",
         needs_env: false,
         steps: &[
-            Step::Criterion { krate: "kubepkg-log-api", bench: "log_event" },
-            Step::GoBench { dir: "benches/peers/zap" },
+            Step::Criterion {
+                krate: "kubepkg-log-api",
+                bench: "log_event",
+            },
+            Step::GoBench {
+                dir: "benches/peers/zap",
+            },
         ],
         pairs: &[
-            Pair { label: "tracing: kubepkg / direct", ours: "json_4_fields/tracing/kubepkg", peer: "json_4_fields/tracing/direct", target: "time ratio ≤ 1.05" },
-            Pair { label: "slog: kubepkg / direct", ours: "json_4_fields/slog/kubepkg", peer: "json_4_fields/slog/direct", target: "time ratio ≤ 1.05" },
-            Pair { label: "log: kubepkg / direct", ours: "json_4_fields/log/kubepkg", peer: "json_4_fields/log/direct", target: "time ratio ≤ 1.05" },
-            Pair { label: "tracing backend / zap", ours: "json_4_fields/tracing/kubepkg", peer: "go:BenchmarkJSON4Fields", target: "time ratio ≤ 1.0" },
-            Pair { label: "slog backend / zap", ours: "json_4_fields/slog/kubepkg", peer: "go:BenchmarkJSON4Fields", target: "time ratio ≤ 1.0" },
-            Pair { label: "log backend / zap", ours: "json_4_fields/log/kubepkg", peer: "go:BenchmarkJSON4Fields", target: "time ratio ≤ 1.0" },
+            Pair {
+                label: "tracing: kubepkg / direct",
+                ours: "json_4_fields/tracing/kubepkg",
+                peer: "json_4_fields/tracing/direct",
+                target: "time ratio ≤ 1.05",
+            },
+            Pair {
+                label: "slog: kubepkg / direct",
+                ours: "json_4_fields/slog/kubepkg",
+                peer: "json_4_fields/slog/direct",
+                target: "time ratio ≤ 1.05",
+            },
+            Pair {
+                label: "log: kubepkg / direct",
+                ours: "json_4_fields/log/kubepkg",
+                peer: "json_4_fields/log/direct",
+                target: "time ratio ≤ 1.05",
+            },
+            Pair {
+                label: "tracing backend / zap",
+                ours: "json_4_fields/tracing/kubepkg",
+                peer: "go:BenchmarkJSON4Fields",
+                target: "time ratio ≤ 1.0",
+            },
+            Pair {
+                label: "slog backend / zap",
+                ours: "json_4_fields/slog/kubepkg",
+                peer: "go:BenchmarkJSON4Fields",
+                target: "time ratio ≤ 1.0",
+            },
+            Pair {
+                label: "log backend / zap",
+                ours: "json_4_fields/log/kubepkg",
+                peer: "go:BenchmarkJSON4Fields",
+                target: "time ratio ≤ 1.0",
+            },
         ],
     },
     Bench {
@@ -65,8 +106,13 @@ const BENCHES: &[Bench] = &[
         about: "Quantity parse + add vs Go's resource.ParseQuantity + Add",
         needs_env: false,
         steps: &[
-            Step::Criterion { krate: "kubepkg-util", bench: "quantity" },
-            Step::GoBench { dir: "benches/peers/quantity" },
+            Step::Criterion {
+                krate: "kubepkg-util",
+                bench: "quantity",
+            },
+            Step::GoBench {
+                dir: "benches/peers/quantity",
+            },
         ],
         pairs: &[Pair {
             label: "parse+add: kubepkg / Go apimachinery",
@@ -87,10 +133,9 @@ pub fn run(args: &[&str]) -> Res {
             Ok(())
         }
         [name] => {
-            let b = BENCHES
-                .iter()
-                .find(|b| b.name == *name)
-                .ok_or_else(|| format!("unknown benchmark {name:?}; `cargo xtask bench list` shows them"))?;
+            let b = BENCHES.iter().find(|b| b.name == *name).ok_or_else(|| {
+                format!("unknown benchmark {name:?}; `cargo xtask bench list` shows them")
+            })?;
             run_one(b)
         }
         _ => Err("usage: cargo xtask bench NAME | list".into()),
@@ -120,7 +165,14 @@ fn run_one(b: &Bench) -> Res {
                 let out = sh::output(
                     cargo()
                         .args(["bench", "-p", krate, "--bench", bench, "--"])
-                        .args(["--output-format", "bencher", "--warm-up-time", "1", "--measurement-time", "3"]),
+                        .args([
+                            "--output-format",
+                            "bencher",
+                            "--warm-up-time",
+                            "1",
+                            "--measurement-time",
+                            "3",
+                        ]),
                 )?;
                 parse_bencher(&out, &mut m);
             }
@@ -130,7 +182,16 @@ fn run_one(b: &Bench) -> Res {
                         .current_dir(sh::workspace_root().join(dir))
                         .env("GOTOOLCHAIN", "local")
                         .env("GOFLAGS", "-mod=mod")
-                        .args(["test", "-run", "^$", "-bench", ".", "-benchtime", "3s", "-benchmem"]),
+                        .args([
+                            "test",
+                            "-run",
+                            "^$",
+                            "-bench",
+                            ".",
+                            "-benchtime",
+                            "3s",
+                            "-benchmem",
+                        ]),
                 )?;
                 parse_gobench(&out, &mut m);
             }
@@ -163,7 +224,11 @@ fn run_one(b: &Bench) -> Res {
                 "  {:<40} time ratio {:>6.3}  ({} {:.0} ns vs {:.0} ns; target {})",
                 p.label,
                 o / q,
-                if o <= q { "kubepkg faster or equal:" } else { "kubepkg slower:" },
+                if o <= q {
+                    "kubepkg faster or equal:"
+                } else {
+                    "kubepkg slower:"
+                },
                 o,
                 q,
                 p.target
@@ -176,7 +241,10 @@ fn run_one(b: &Bench) -> Res {
                 q,
                 p.target
             ),
-            _ => println!("  {:<40} missing measurement ({} or {})", p.label, p.ours, p.peer),
+            _ => println!(
+                "  {:<40} missing measurement ({} or {})",
+                p.label, p.ours, p.peer
+            ),
         }
     }
     Ok(())
@@ -210,16 +278,24 @@ fn cargo() -> Command {
 /// `test group/name ... bench:       1,234 ns/iter (+/- 56)`
 fn parse_bencher(out: &str, m: &mut BTreeMap<String, Value>) {
     for line in out.lines() {
-        let Some(rest) = line.strip_prefix("test ") else { continue };
-        let Some((id, tail)) = rest.split_once(" ... bench:") else { continue };
-        let num: String = tail.trim().split_whitespace().next().unwrap_or("").replace(',', "");
+        let Some(rest) = line.strip_prefix("test ") else {
+            continue;
+        };
+        let Some((id, tail)) = rest.split_once(" ... bench:") else {
+            continue;
+        };
+        let num: String = tail
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .replace(',', "");
         if let Ok(ns) = num.parse::<f64>() {
             m.insert(id.trim().to_string(), Value::Ns(ns));
         }
     }
 }
 
-/// `BenchmarkParseAdd-2   	 9838467	       121.9 ns/op	...`
+/// `BenchmarkParseAdd-2  9838467  121.9 ns/op ...` (tab separated)
 fn parse_gobench(out: &str, m: &mut BTreeMap<String, Value>) {
     for line in out.lines() {
         let f: Vec<&str> = line.split_whitespace().collect();
@@ -236,11 +312,16 @@ fn parse_gobench(out: &str, m: &mut BTreeMap<String, Value>) {
 fn parse_results(out: &str, m: &mut BTreeMap<String, Value>) {
     for line in out.lines() {
         let f: Vec<&str> = line.split_whitespace().collect();
-        if f.len() == 4 && f[0] == "RESULT" {
-            if let Ok(v) = f[2].parse::<f64>() {
-                let v = if f[3] == "ns" { Value::Ns(v) } else { Value::PerSec(v) };
-                m.insert(f[1].to_string(), v);
-            }
+        if f.len() != 4 || f[0] != "RESULT" {
+            continue;
+        }
+        if let Ok(v) = f[2].parse::<f64>() {
+            let v = if f[3] == "ns" {
+                Value::Ns(v)
+            } else {
+                Value::PerSec(v)
+            };
+            m.insert(f[1].to_string(), v);
         }
     }
 }
@@ -252,15 +333,23 @@ mod tests {
     #[test]
     fn parses_criterion_bencher_lines() {
         let mut m = BTreeMap::new();
-        parse_bencher("test a/b/kubepkg ... bench:       1,234 ns/iter (+/- 56)\nnoise", &mut m);
+        parse_bencher(
+            "test a/b/kubepkg ... bench:       1,234 ns/iter (+/- 56)\nnoise",
+            &mut m,
+        );
         assert!(matches!(m.get("a/b/kubepkg"), Some(Value::Ns(n)) if (*n - 1234.0).abs() < 1e-9));
     }
 
     #[test]
     fn parses_go_bench_lines() {
         let mut m = BTreeMap::new();
-        parse_gobench("BenchmarkParseAdd-2   \t 9838467\t       121.9 ns/op\t 0 B/op", &mut m);
-        assert!(matches!(m.get("go:BenchmarkParseAdd"), Some(Value::Ns(n)) if (*n - 121.9).abs() < 1e-9));
+        parse_gobench(
+            "BenchmarkParseAdd-2   \t 9838467\t       121.9 ns/op\t 0 B/op",
+            &mut m,
+        );
+        assert!(
+            matches!(m.get("go:BenchmarkParseAdd"), Some(Value::Ns(n)) if (*n - 121.9).abs() < 1e-9)
+        );
     }
 
     #[test]

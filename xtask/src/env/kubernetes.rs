@@ -326,7 +326,7 @@ pub fn start(ctx: &Ctx, name: &str) -> Res {
     };
     if name == "kwok" {
         // Always rewritten, so a changed configuration applies on restart.
-        sh::write(&ctx.state("kwok").join("kwok.yaml"), &kwok_config())?;
+        sh::write(&ctx.state("kwok").join("kwok.yaml"), kwok_config())?;
     }
     proc::spawn(ctx, name, &bin, &argv, &[])?;
     let limit = Duration::from_secs(if name == "kube-apiserver" { 120 } else { 60 });
