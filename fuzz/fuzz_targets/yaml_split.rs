@@ -3,7 +3,7 @@
 //! may fail but must not panic either.
 #![no_main]
 
-use kubepkg_util::yaml::split_documents;
+use kubepkg_util::yaml::{DocumentFormat, split_documents};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -23,15 +23,21 @@ fuzz_target!(|data: &[u8]| {
             doc.text,
             "text is the slice at offset"
         );
-        let newlines_before = input.as_bytes()[..doc.offset]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count();
-        assert_eq!(doc.line, newlines_before + 1, "line matches offset");
+        let before = &input[..doc.offset];
+        let breaks = match doc.format {
+            DocumentFormat::Json => before.matches('\n').count(),
+            // YAML line breaks: LF, CRLF, CR, NEL, LS, PS.
+            DocumentFormat::Yaml => before
+                .replace("\r\n", "\n")
+                .matches(['\n', '\r', '\u{85}', '\u{2028}', '\u{2029}'])
+                .count(),
+        };
+        assert_eq!(doc.line, breaks + 1, "line matches offset");
         assert!(
-            doc.text
-                .bytes()
-                .any(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n')),
+            doc.text.chars().any(|c| !matches!(
+                c,
+                ' ' | '\t' | '\r' | '\n' | '\u{85}' | '\u{2028}' | '\u{2029}'
+            )),
             "empty documents are skipped"
         );
         let _ = doc.to_value();

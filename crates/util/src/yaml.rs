@@ -6,14 +6,16 @@
 //! place in the file the user wrote.
 //!
 //! **YAML.** Documents are separated by `---` lines (a `---` at the start
-//! of a line, followed by nothing, a space or a comment; content after
-//! `--- ` on the same line belongs to the new document) and ended by `...`
-//! lines. The splitter tracks enough of YAML's structure not to be fooled:
+//! of a line, followed by nothing, a space or a comment) and ended by
+//! `...` lines; a `--- ` line with content (`--- a: 1`, `--- |`) starts a
+//! document whose text includes that marker, so it parses as written. The splitter tracks enough of YAML's structure not to be fooled:
 //! an indented `---` inside a block scalar (`|`, `>`) is text, and so is a
 //! `---` line inside a multi-line quoted string; a `#` starts a comment only
 //! after whitespace, and quotes count only where a scalar starts (so `it's`
 //! is plain text). Documents that hold nothing but blank lines, comments
-//! and directives (`%YAML`) are skipped. A document's text starts at its
+//! and directives (`%YAML`) are skipped. Line breaks (for separators and
+//! line numbers) are those of the YAML parser: LF, CRLF, a lone CR, and the
+//! Unicode NEL / LS / PS. A document's text starts at its
 //! first content line (leading comments are left out) and runs to the next
 //! separator.
 //!
@@ -290,9 +292,39 @@ struct Splitter<'a> {
     start: Option<(usize, usize)>,
 }
 
-/// Spaces, tabs and stray carriage returns separate tokens.
+/// Spaces and tabs separate tokens.
 fn is_blank(b: u8) -> bool {
-    b == b' ' || b == b'\t' || b == b'\r'
+    b == b' ' || b == b'\t'
+}
+
+/// The end of the line starting at `from` and the length of its line break
+/// (0 at the end of the input). Line breaks are those of the YAML parser
+/// (libyaml): LF, CRLF, a lone CR, and NEL, LS, PS.
+fn next_break(bytes: &[u8], from: usize) -> (usize, usize) {
+    let mut i = from;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\n' => return (i, 1),
+            b'\r' => {
+                return (
+                    i,
+                    if bytes.get(i + 1) == Some(&b'\n') {
+                        2
+                    } else {
+                        1
+                    },
+                );
+            }
+            0xC2 if bytes.get(i + 1) == Some(&0x85) => return (i, 2),
+            0xE2 if bytes.get(i + 1) == Some(&0x80)
+                && matches!(bytes.get(i + 2), Some(0xA8 | 0xA9)) =>
+            {
+                return (i, 3);
+            }
+            _ => i += 1,
+        }
+    }
+    (bytes.len(), 0)
 }
 
 /// A document marker (`---` or `...`) at the start of the line.
@@ -358,16 +390,9 @@ impl<'a> Splitter<'a> {
         let mut line_start = base;
         let mut line_no = 1;
         while line_start < bytes.len() {
-            let line_end = bytes[line_start..]
-                .iter()
-                .position(|&b| b == b'\n')
-                .map_or(bytes.len(), |p| line_start + p);
-            let mut line = &bytes[line_start..line_end];
-            if let [rest @ .., b'\r'] = line {
-                line = rest;
-            }
-            self.line(line, line_start, line_no);
-            line_start = line_end + 1;
+            let (line_end, break_len) = next_break(bytes, line_start);
+            self.line(&bytes[line_start..line_end], line_start, line_no);
+            line_start = line_end + break_len;
             line_no += 1;
         }
         self.finish_document(bytes.len());
@@ -381,14 +406,16 @@ impl<'a> Splitter<'a> {
             self.finish_document(line_start);
             self.reset();
             if kind == b'-' {
-                // Content after `--- ` belongs to the new document.
+                // Content after `--- ` belongs to the new document, whose
+                // text then starts with the marker (a single leading `---`
+                // is valid YAML, and keeps the content's columns).
                 let mut i = 3;
                 while i < line.len() && is_blank(line[i]) {
                     i += 1;
                 }
                 if i < line.len() && line[i] != b'#' {
-                    self.mark_content(line_start + i, line_no);
-                    self.scan(line, i, true, 0);
+                    self.mark_content(line_start, line_no);
+                    self.scan(line, i, true, None, 0);
                 }
             }
             return;
@@ -399,7 +426,7 @@ impl<'a> Splitter<'a> {
                 // Still inside the string (its lines are content).
                 if let Some(end) = quote_end(line, 0, double) {
                     self.mode = Mode::Normal;
-                    self.scan(line, end + 1, false, indent);
+                    self.scan(line, end + 1, false, None, indent);
                 }
             }
             Mode::Block { parent } => {
@@ -425,22 +452,31 @@ impl<'a> Splitter<'a> {
             return; // directive
         }
         self.mark_content(line_start, line_no);
-        let continuation = match self.plain_open.take() {
-            Some(parent) => self.flow_depth > 0 || indent as isize > parent,
-            None => false,
-        };
-        self.scan(line, 0, !continuation, indent);
+        // A more indented line continues a plain scalar left open.
+        let continued = self
+            .plain_open
+            .take()
+            .filter(|&parent| self.flow_depth > 0 || indent as isize > parent);
+        self.scan(line, 0, continued.is_none(), continued, indent);
     }
 
     /// Scans a line from `from` in normal mode, updating the mode for the
-    /// following lines.
-    fn scan(&mut self, line: &[u8], from: usize, mut expect_token: bool, indent: usize) {
+    /// following lines. `continued` is the owner column of a plain scalar
+    /// that this line continues.
+    fn scan(
+        &mut self,
+        line: &[u8],
+        from: usize,
+        mut expect_token: bool,
+        continued: Option<isize>,
+        indent: usize,
+    ) {
         let n = line.len();
         let mut i = from;
         // Column of the node owning a block scalar or a plain continuation.
-        let mut owner: Option<isize> = None;
+        let mut owner: Option<isize> = continued;
         let mut scalar_start = from;
-        let mut in_plain = false;
+        let mut in_plain = continued.is_some();
         loop {
             while i < n && is_blank(line[i]) {
                 i += 1;
@@ -594,12 +630,15 @@ mod tests {
     fn inline_content_after_marker() {
         assert_eq!(
             texts("--- a: 1\n--- # note\nb: 2\n"),
-            vec![(1, "a: 1\n"), (3, "b: 2\n")]
+            vec![(1, "--- a: 1\n"), (3, "b: 2\n")]
         );
         assert_eq!(
             texts("--- |\n  text\n---\nx: 1\n"),
-            vec![(1, "|\n  text\n"), (4, "x: 1\n")]
+            vec![(1, "--- |\n  text\n"), (4, "x: 1\n")]
         );
+        let docs = split_documents("--- ...\n--- --- x\n");
+        assert_eq!(docs.len(), 2);
+        assert_eq!(docs[0].to_value().expect("plain scalar"), "...");
         // Not markers: `----`, `---x`, indented `---`.
         assert_eq!(texts("a: ---x\n----\n").len(), 1);
     }
@@ -630,6 +669,18 @@ mod tests {
     fn plain_scalar_continuations_are_not_quotes() {
         let input = "key: a long\n  'continued plain\n---\nz: 1\n";
         assert_eq!(texts(input).len(), 2);
+        let input = "root plain\n?\n\n'still plain\n---\nz: 1\n";
+        assert_eq!(texts(input).len(), 2);
+    }
+
+    #[test]
+    fn every_yaml_line_break_counts() {
+        let docs = split_documents("a: 1\r---\rb: 2\u{2028}---\u{85}c: 3\n");
+        assert_eq!(
+            docs.iter().map(|d| (d.line, d.text)).collect::<Vec<_>>(),
+            vec![(1, "a: 1\r"), (3, "b: 2\u{2028}"), (5, "c: 3\n")]
+        );
+        assert_eq!(docs[2].to_value().expect("parse")["c"], 3);
     }
 
     #[test]
