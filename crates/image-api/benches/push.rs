@@ -7,6 +7,7 @@
 //! (target ≥ 0.95). Knobs (environment):
 //! - `KUBEPKG_BENCH_PUSH_MIB` payload size in MiB (default 200),
 //! - `KUBEPKG_BENCH_ITERS` timed pushes per side, median reported (default 3),
+//! - `KUBEPKG_BENCH_WARMUP` untimed rounds first (default 1),
 //! - `DOCKER` the docker CLI (default `docker`).
 //!
 //! Every push goes to a fresh repository, and afterwards the blobs are
@@ -95,6 +96,7 @@ async fn scrub(registry: &DistributionRegistry, repo: &str) -> String {
 fn main() {
     let mib = env_usize("KUBEPKG_BENCH_PUSH_MIB", 200).max(1);
     let iters = env_usize("KUBEPKG_BENCH_ITERS", 3).max(1);
+    let warmup = env_usize("KUBEPKG_BENCH_WARMUP", 1);
     let docker_cli = std::env::var("DOCKER").unwrap_or_else(|_| "docker".into());
     let d = kubepkg_testenv::docker();
     let reg = kubepkg_testenv::registry();
@@ -128,7 +130,7 @@ fn main() {
     let mut ours = Vec::new();
     let mut theirs = Vec::new();
     let mut digest = None::<String>;
-    for round in 0..iters {
+    for round in 0..warmup + iters {
         // alternate who goes first
         let order: [bool; 2] = if round % 2 == 0 {
             [true, false]
@@ -171,7 +173,11 @@ fn main() {
             }
             rt.block_on(engine.remove_image(&target, false))
                 .expect("untag");
-            eprintln!("round {round}: {side} {:.3}s", t.as_secs_f64());
+            let label = if round < warmup { "warm-up" } else { "round" };
+            eprintln!("{label} {round}: {side} {:.3}s", t.as_secs_f64());
+            if round < warmup {
+                continue;
+            }
             if kubepkg {
                 ours.push(t);
             } else {
