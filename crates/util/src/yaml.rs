@@ -290,6 +290,9 @@ struct Splitter<'a> {
     plain_open: Option<isize>,
     /// Where the current document's content starts (offset, line).
     start: Option<(usize, usize)>,
+    /// The line being scanned is the document's first content line, whose
+    /// unindented nodes are the root (owned by column -1).
+    root_line: bool,
 }
 
 /// Spaces and tabs separate tokens.
@@ -415,6 +418,7 @@ impl<'a> Splitter<'a> {
                 }
                 if i < line.len() && line[i] != b'#' {
                     self.mark_content(line_start, line_no);
+                    self.root_line = true;
                     self.scan(line, i, true, None, 0);
                 }
             }
@@ -440,6 +444,16 @@ impl<'a> Splitter<'a> {
         }
     }
 
+    /// The owner column of a node that starts a line without an indicator:
+    /// the root's (-1) on the document's first line, else just left of it.
+    fn fallback_owner(&self, indent: usize) -> isize {
+        if self.root_line {
+            -1
+        } else {
+            indent as isize - 1
+        }
+    }
+
     fn normal_line(&mut self, line: &[u8], line_start: usize, line_no: usize, indent: usize) {
         let first = line.iter().position(|&b| !is_blank(b));
         let Some(first) = first else {
@@ -451,6 +465,7 @@ impl<'a> Splitter<'a> {
         if self.start.is_none() && first == 0 && line[0] == b'%' {
             return; // directive
         }
+        self.root_line = self.start.is_none();
         self.mark_content(line_start, line_no);
         // A more indented line continues a plain scalar left open.
         let continued = self
@@ -516,7 +531,7 @@ impl<'a> Splitter<'a> {
                             j += 1;
                         }
                         if j == n || is_blank(line[j]) {
-                            let parent = owner.unwrap_or(indent as isize - 1);
+                            let parent = owner.unwrap_or(self.fallback_owner(indent));
                             self.mode = Mode::Block { parent };
                             return;
                         }
@@ -584,7 +599,7 @@ impl<'a> Splitter<'a> {
             i += 1;
         }
         if in_plain {
-            self.plain_open = Some(owner.unwrap_or(indent as isize - 1));
+            self.plain_open = Some(owner.unwrap_or(self.fallback_owner(indent)));
         } else if self.flow_depth > 0 && expect_token {
             // Inside a flow collection after `[`, `{`, `,` or `:`.
             self.plain_open = None;
@@ -600,6 +615,7 @@ fn split_yaml(input: &str, base: usize) -> Vec<Document<'_>> {
         flow_depth: 0,
         plain_open: None,
         start: None,
+        root_line: false,
     }
     .run(base)
 }
@@ -670,6 +686,8 @@ mod tests {
         let input = "key: a long\n  'continued plain\n---\nz: 1\n";
         assert_eq!(texts(input).len(), 2);
         let input = "root plain\n?\n\n'still plain\n---\nz: 1\n";
+        assert_eq!(texts(input).len(), 2);
+        let input = " indented root\n- 'still plain\n---\nz: 1\n";
         assert_eq!(texts(input).len(), 2);
     }
 

@@ -216,3 +216,40 @@ proptest! {
         prop_assert_eq!(duration::parse(&text).expect("formatted durations parse"), d, "{}", text);
     }
 }
+
+// ---------------------------------------------------------------------- yaml
+
+/// JSON-like values whose strings are full of YAML syntax (`---`, quotes,
+/// comments, block indicators, line breaks).
+fn tricky_value() -> impl Strategy<Value = serde_json::Value> {
+    let text = prop_oneof![
+        "[a-z ]{0,8}",
+        "(---|\\.\\.\\.|'|\"|#|: |- |\\||>|\\n|\\n---\\n| |x|\\{|\\[)*",
+    ];
+    let leaf = prop_oneof![
+        text.clone().prop_map(serde_json::Value::from),
+        any::<i32>().prop_map(serde_json::Value::from),
+        any::<bool>().prop_map(serde_json::Value::from),
+    ];
+    leaf.prop_recursive(3, 24, 4, move |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::from),
+            prop::collection::btree_map("[a-z]{1,6}", inner, 0..4)
+                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+proptest! {
+    #[test]
+    fn yaml_documents_written_by_serde_yaml_split_back(values in prop::collection::vec(tricky_value(), 1..5)) {
+        let mut input = String::new();
+        for v in &values {
+            input.push_str("---\n");
+            input.push_str(&serde_yaml::to_string(v).expect("serialisable"));
+        }
+        let parsed = kubepkg_util::yaml::parse_documents(&input).expect("valid YAML splits and parses");
+        let got: Vec<_> = parsed.into_iter().map(|d| d.value).collect();
+        prop_assert_eq!(got, values, "{}", input);
+    }
+}
