@@ -23,8 +23,8 @@ enum Step {
     },
     /// `go test -bench .` in a directory under `benches/peers/`.
     GoBench { dir: &'static str },
-    /// A bench binary that prints `RESULT id value unit` lines.
-    #[allow(dead_code)]
+    /// A bench binary that measures kubepkg and the peer itself and prints the
+    /// comparison (and optionally `RESULT id value unit` lines).
     Binary {
         krate: &'static str,
         bench: &'static str,
@@ -121,6 +121,20 @@ const BENCHES: &[Bench] = &[
             target: "time ratio ≤ 1.0",
         }],
     },
+    Bench {
+        name: "registry-tags",
+        about: "tags of 200 repositories in the local registry: kubepkg (concurrent) vs `crane ls` in a loop",
+        needs_env: true,
+        steps: &[Step::Binary { krate: "kubepkg-image-api", bench: "list_tags" }],
+        pairs: &[],
+    },
+    Bench {
+        name: "image-push",
+        about: "push of a 200 MiB image through the engine: kubepkg (bollard) vs `docker push`",
+        needs_env: true,
+        steps: &[Step::Binary { krate: "kubepkg-image-api", bench: "push" }],
+        pairs: &[],
+    },
 ];
 
 /// Entry point.
@@ -159,6 +173,7 @@ fn run_one(b: &Bench) -> Res {
         peers.push(t);
     }
     let mut m: BTreeMap<String, Value> = BTreeMap::new();
+    let mut report: Vec<String> = Vec::new();
     for step in b.steps {
         match step {
             Step::Criterion { krate, bench } => {
@@ -197,18 +212,28 @@ fn run_one(b: &Bench) -> Res {
             }
             Step::Binary { krate, bench } => {
                 let mut c = cargo();
-                c.args(["bench", "-p", krate, "--bench", bench]);
+                c.args(["bench", "-p", krate, "--all-features", "--bench", bench]);
                 for t in gobuild::PEERS {
                     for bin in t.bins {
                         c.env(format!("KUBEPKG_PEER_{}", bin.to_uppercase()), t.bin(bin));
+                        c.env(bin.to_uppercase(), t.bin(bin));
                     }
                 }
                 let out = sh::output(&mut c)?;
                 parse_results(&out, &mut m);
+                // These binaries print their own comparison lines.
+                for line in out.lines().filter(|l| !l.starts_with("RESULT ")) {
+                    if !line.trim().is_empty() {
+                        report.push(line.to_string());
+                    }
+                }
             }
         }
     }
     println!("\n{} — {}\n", b.name, b.about);
+    for line in &report {
+        println!("  {line}");
+    }
     for (id, v) in &m {
         match v {
             Value::Ns(ns) => println!("  {id:<48} {:>14.1} ns/op", ns),
