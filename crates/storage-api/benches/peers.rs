@@ -1,0 +1,436 @@
+//! kubepkg vs the reference clients, measured in one run against the local
+//! environment (`cargo xtask env up`):
+//!
+//! - `big`: a 1 GiB file uploaded to MinIO and downloaded back to a file,
+//!   kubepkg (multipart, streamed) vs `mc cp` (built by
+//!   `benches/peers/mc/build.sh`);
+//! - `small`: 10,000 × 4 KiB objects put with bounded concurrency, kubepkg vs
+//!   `mc mirror` (which sizes its own worker pool);
+//! - `mq`: 100,000 persistent messages published with confirms (same confirm
+//!   window), then consumed with the same prefetch, kubepkg vs RabbitMQ
+//!   PerfTest (`benches/peers/perftest/run.sh`).
+//!
+//! Each prints `kubepkg: X/s  peer: Y/s  ratio: Z` and `RESULT id value /s`
+//! lines. Sizes: `KUBEPKG_BENCH_BIG_MIB` (1024), `KUBEPKG_BENCH_SMALL_COUNT`
+//! (10000), `KUBEPKG_BENCH_CONCURRENCY` (32), `KUBEPKG_BENCH_MESSAGES`
+//! (100000), `KUBEPKG_BENCH_MSG_SIZE` (1024), `KUBEPKG_BENCH_CONFIRM` (128);
+//! `KUBEPKG_BENCH_ONLY=big,small,mq` picks parts.
+//!
+//! ```text
+//! cargo bench -p kubepkg-storage-api --all-features --bench peers
+//! KUBEPKG_BENCH_BIG_MIB=64 KUBEPKG_BENCH_SMALL_COUNT=500 KUBEPKG_BENCH_MESSAGES=5000 cargo bench ... # quick
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::{StreamExt, TryStreamExt};
+use kubepkg_storage_api::config::{AmqpConfig, MinioConfig};
+use kubepkg_storage_api::mq::amqp::AmqpQueue;
+use kubepkg_storage_api::mq::{ConsumeOptions, Message, MessageQueue, QueueSpec};
+use kubepkg_storage_api::object::minio::MinioStorage;
+use kubepkg_storage_api::object::{ByteStream, ObjectStorage, PutOptions};
+use kubepkg_storage_api::{Bytes, Error};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn report(what: &str, id: &str, ours: f64, peer: f64, unit: &str) {
+    println!("RESULT {id}/kubepkg {ours:.1} /s");
+    println!("RESULT {id}/peer {peer:.1} /s");
+    println!(
+        "{what}: kubepkg: {ours:.1} {unit}/s  peer: {peer:.1} {unit}/s  ratio: {:.2}",
+        ours / peer
+    );
+}
+
+fn mc_bin() -> PathBuf {
+    let out = Command::new("bash")
+        .arg(root().join("benches/peers/mc/build.sh"))
+        .output()
+        .expect("running benches/peers/mc/build.sh");
+    assert!(
+        out.status.success(),
+        "building mc failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+struct Mc {
+    bin: PathBuf,
+    config_dir: tempfile::TempDir,
+    host: String,
+}
+
+impl Mc {
+    fn new() -> Self {
+        let m = kubepkg_testenv::minio();
+        let url = url::Url::parse(&m.endpoint).expect("minio endpoint");
+        let host = format!(
+            "{}://{}:{}@{}",
+            url.scheme(),
+            m.access_key,
+            m.secret_key,
+            url.host_str()
+                .zip(url.port())
+                .map(|(h, p)| format!("{h}:{p}"))
+                .unwrap_or_default()
+        );
+        Mc {
+            bin: mc_bin(),
+            config_dir: tempfile::tempdir().expect("tempdir"),
+            host,
+        }
+    }
+
+    /// Runs mc and returns the wall time.
+    fn run(&self, args: &[&str]) -> Duration {
+        let started = Instant::now();
+        let out = Command::new(&self.bin)
+            .args(["--quiet", "--config-dir"])
+            .arg(self.config_dir.path())
+            .args(args)
+            .env("MC_HOST_bench", &self.host)
+            .output()
+            .expect("running mc");
+        let took = started.elapsed();
+        assert!(
+            out.status.success(),
+            "mc {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        took
+    }
+}
+
+fn minio() -> MinioStorage {
+    let m = kubepkg_testenv::minio();
+    MinioStorage::new(&MinioConfig {
+        endpoint: m.endpoint.clone(),
+        access_key: m.access_key.clone(),
+        secret_key: m.secret_key.clone().into(),
+        region: m.region.clone(),
+        ..Default::default()
+    })
+    .expect("minio client")
+}
+
+fn write_random_file(path: &Path, len: usize) {
+    use std::io::Write;
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).expect("create"));
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut buf = vec![0u8; 1024 * 1024];
+    let mut left = len;
+    while left > 0 {
+        for c in buf.chunks_mut(8) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            c.copy_from_slice(&x.to_le_bytes()[..c.len()]);
+        }
+        let n = left.min(buf.len());
+        f.write_all(&buf[..n]).expect("write");
+        left -= n;
+    }
+    f.flush().expect("flush");
+}
+
+fn file_stream(path: PathBuf) -> ByteStream {
+    futures::stream::try_unfold(None::<tokio::fs::File>, move |f| {
+        let path = path.clone();
+        async move {
+            let mut f = match f {
+                Some(f) => f,
+                None => tokio::fs::File::open(&path)
+                    .await
+                    .map_err(|e| Error::io("open", e))?,
+            };
+            let mut buf = vec![0u8; 1024 * 1024];
+            let mut filled = 0;
+            while filled < buf.len() {
+                let n = f
+                    .read(&mut buf[filled..])
+                    .await
+                    .map_err(|e| Error::io("read", e))?;
+                if n == 0 {
+                    break;
+                }
+                filled += n;
+            }
+            if filled == 0 {
+                return Ok(None);
+            }
+            buf.truncate(filled);
+            Ok(Some((Bytes::from(buf), Some(f))))
+        }
+    })
+    .boxed()
+}
+
+async fn bench_big(store: &MinioStorage, mc: &Mc, bucket: &str, dir: &Path) {
+    let mib = env_usize("KUBEPKG_BENCH_BIG_MIB", 1024);
+    let len = mib * 1024 * 1024;
+    let src = dir.join("big.bin");
+    write_random_file(&src, len);
+    let mb = len as f64 / 1e6;
+
+    // Upload.
+    let started = Instant::now();
+    let r = store
+        .put_stream(
+            bucket,
+            "big-kubepkg",
+            file_stream(src.clone()),
+            &PutOptions::default(),
+        )
+        .await
+        .expect("upload");
+    let ours_up = mb / started.elapsed().as_secs_f64();
+    assert_eq!(r.size as usize, len);
+    let peer_up = mb
+        / mc.run(&[
+            "cp",
+            src.to_str().unwrap_or_default(),
+            &format!("bench/{bucket}/big-mc"),
+        ])
+        .as_secs_f64();
+    report(
+        &format!("upload {mib} MiB"),
+        "storage/upload_big",
+        ours_up,
+        peer_up,
+        "MB",
+    );
+
+    // Download to a file.
+    let out = dir.join("big.down");
+    let started = Instant::now();
+    let mut body = store
+        .get_stream(bucket, "big-kubepkg", None)
+        .await
+        .expect("get")
+        .body;
+    let mut f = tokio::fs::File::create(&out).await.expect("create");
+    while let Some(c) = body.next().await {
+        f.write_all(&c.expect("chunk")).await.expect("write");
+    }
+    f.flush().await.expect("flush");
+    drop(f);
+    let ours_down = mb / started.elapsed().as_secs_f64();
+    assert_eq!(
+        std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0) as usize,
+        len
+    );
+    std::fs::remove_file(&out).ok();
+    let peer_down = mb
+        / mc.run(&[
+            "cp",
+            &format!("bench/{bucket}/big-mc"),
+            out.to_str().unwrap_or_default(),
+        ])
+        .as_secs_f64();
+    std::fs::remove_file(&out).ok();
+    report(
+        &format!("download {mib} MiB"),
+        "storage/download_big",
+        ours_down,
+        peer_down,
+        "MB",
+    );
+    std::fs::remove_file(&src).ok();
+    store
+        .delete_objects(bucket, &["big-kubepkg".to_owned(), "big-mc".to_owned()])
+        .await
+        .expect("cleanup");
+}
+
+async fn bench_small(store: &MinioStorage, mc: &Mc, bucket: &str, dir: &Path) {
+    let count = env_usize("KUBEPKG_BENCH_SMALL_COUNT", 10_000);
+    let conc = env_usize("KUBEPKG_BENCH_CONCURRENCY", 32);
+    let src = dir.join("small");
+    std::fs::create_dir_all(&src).expect("mkdir");
+    for i in 0..count {
+        let mut data = vec![0u8; 4096];
+        data[..8].copy_from_slice(&(i as u64).to_le_bytes());
+        std::fs::write(src.join(format!("obj-{i:06}")), data).expect("write");
+    }
+    let started = Instant::now();
+    let store_ref = &store;
+    futures::stream::iter(0..count)
+        .map(|i| {
+            let path = src.join(format!("obj-{i:06}"));
+            async move {
+                let data = tokio::fs::read(&path)
+                    .await
+                    .map_err(|e| Error::io("read", e))?;
+                store_ref
+                    .put_object(
+                        bucket,
+                        &format!("small-kubepkg/obj-{i:06}"),
+                        data.into(),
+                        &PutOptions::default(),
+                    )
+                    .await
+            }
+        })
+        .buffer_unordered(conc)
+        .try_for_each(|_| async { Ok(()) })
+        .await
+        .expect("small puts");
+    let ours = count as f64 / started.elapsed().as_secs_f64();
+    // mc mirror picks its own number of parallel workers.
+    let peer = count as f64
+        / mc.run(&[
+            "mirror",
+            src.to_str().unwrap_or_default(),
+            &format!("bench/{bucket}/small-mc"),
+        ])
+        .as_secs_f64();
+    report(
+        &format!("{count} x 4 KiB puts, {conc} in flight"),
+        "storage/small_puts",
+        ours,
+        peer,
+        "objects",
+    );
+    // Clean up both prefixes.
+    for prefix in ["small-kubepkg/", "small-mc/"] {
+        let keys: Vec<String> = store
+            .list_objects(
+                bucket,
+                &kubepkg_storage_api::object::ListOptions::prefix(prefix),
+            )
+            .map_ok(|p| futures::stream::iter(p.objects.into_iter().map(|o| Ok::<_, Error>(o.key))))
+            .try_flatten()
+            .try_collect()
+            .await
+            .expect("list");
+        store.delete_objects(bucket, &keys).await.expect("delete");
+    }
+    std::fs::remove_dir_all(&src).ok();
+}
+
+async fn bench_mq() {
+    let r = kubepkg_testenv::rabbitmq();
+    let n = env_usize("KUBEPKG_BENCH_MESSAGES", 100_000);
+    let size = env_usize("KUBEPKG_BENCH_MSG_SIZE", 1024);
+    let window = env_usize("KUBEPKG_BENCH_CONFIRM", 128);
+    let mq = Arc::new(AmqpQueue::new(&AmqpConfig::new(r.url.clone())).expect("amqp"));
+    let queue = kubepkg_testenv::unique_name("bench");
+    mq.declare_queue(&QueueSpec::new(&queue))
+        .await
+        .expect("declare");
+    let body = Bytes::from(vec![b'm'; size]);
+    let started = Instant::now();
+    futures::stream::iter(0..n)
+        .map(|_| {
+            let mq = mq.clone();
+            let msg = Message::new(body.clone());
+            let queue = queue.clone();
+            async move { mq.publish("", &queue, &msg).await }
+        })
+        .buffer_unordered(window)
+        .try_for_each(|_| async { Ok(()) })
+        .await
+        .expect("publish");
+    let ours_pub = n as f64 / started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let mut c = mq
+        .consume(&queue, &ConsumeOptions::prefetch(window as u16))
+        .await
+        .expect("consume");
+    for _ in 0..n {
+        let d = c.next().await.expect("delivery").expect("delivery");
+        d.ack().await.expect("ack");
+    }
+    let ours_con = n as f64 / started.elapsed().as_secs_f64();
+    drop(c);
+    mq.delete_queue(&queue).await.expect("delete");
+
+    let peer_queue = kubepkg_testenv::unique_name("perftest");
+    let out = Command::new("bash")
+        .arg(root().join("benches/peers/perftest/run.sh"))
+        .args([
+            &r.url,
+            &n.to_string(),
+            &size.to_string(),
+            &window.to_string(),
+            &window.to_string(),
+            &peer_queue,
+        ])
+        .output()
+        .expect("running perftest");
+    mq.delete_queue(&peer_queue)
+        .await
+        .expect("delete the perftest queue");
+    assert!(
+        out.status.success(),
+        "perftest failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let get = |id: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("RESULT {id} ")))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(f64::NAN)
+    };
+    report(
+        &format!("publish {n} x {size} B persistent, confirm window {window}"),
+        "mq/publish",
+        ours_pub,
+        get("perftest/publish"),
+        "msg",
+    );
+    report(
+        &format!("consume {n} x {size} B, prefetch {window}"),
+        "mq/consume",
+        ours_con,
+        get("perftest/consume"),
+        "msg",
+    );
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; a plain `cargo test --benches` passes
+    // nothing useful: only run when benchmarking.
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    let only = std::env::var("KUBEPKG_BENCH_ONLY").unwrap_or_else(|_| "big,small,mq".into());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        if only.contains("big") || only.contains("small") {
+            let store = minio();
+            let mc = Mc::new();
+            let bucket = kubepkg_testenv::unique_name("bench");
+            store.create_bucket(&bucket).await.expect("bucket");
+            let dir = tempfile::tempdir().expect("tempdir");
+            if only.contains("big") {
+                bench_big(&store, &mc, &bucket, dir.path()).await;
+            }
+            if only.contains("small") {
+                bench_small(&store, &mc, &bucket, dir.path()).await;
+            }
+            store.delete_bucket(&bucket).await.expect("delete bucket");
+        }
+        if only.contains("mq") {
+            bench_mq().await;
+        }
+    });
+}
