@@ -26,7 +26,7 @@ use crate::{Client, Error, Result};
 use futures::StreamExt as _;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::ResourceExt as _;
-use kube::api::{ListParams, Patch, PatchParams, ValidationDirective};
+use kube::api::{Patch, PatchParams, ValidationDirective};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -76,9 +76,10 @@ impl Default for ApplyOptions {
 }
 
 /// What happened to one object. `Configured` / `Unchanged` compare the
-/// object's resourceVersion before and after: a version the server wrote
-/// for its own bookkeeping (e.g. the managed-fields rewrite of a Namespace
-/// right after it was created by apply) counts as `Configured`.
+/// object before and after the apply, ignoring what the server keeps for
+/// itself (status, managed fields, resourceVersion, generation, uid,
+/// creation time); a change made by someone else between the two reads
+/// would count as `Configured`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     /// It did not exist and was (or would be) created.
@@ -121,7 +122,8 @@ pub struct ObjectResult {
     pub name: String,
     /// What happened, or the typed error.
     pub result: Result<Outcome>,
-    /// For a dry run: the fields that would change.
+    /// The fields that changed (for a dry run: would change); empty for
+    /// objects created by a real apply.
     pub changes: Vec<FieldChange>,
 }
 
@@ -283,13 +285,15 @@ async fn prepare(
     Ok(Job { doc, rk, namespace })
 }
 
-/// Resource versions of existing objects, per (apiVersion, kind, namespace)
-/// group: one metadata list for large groups, metadata gets for small ones.
-async fn existing_versions(
+/// The existing objects the jobs would touch, per (apiVersion, kind,
+/// namespace) group: one paged list for large groups, gets for small ones.
+/// A group that cannot be read is left out (its objects then count as
+/// created).
+async fn existing_objects(
     client: &Client,
     jobs: &[Job],
     concurrency: usize,
-) -> HashMap<String, String> {
+) -> HashMap<String, DynamicObject> {
     let mut groups: BTreeMap<(String, String, Option<String>), Vec<&Job>> = BTreeMap::new();
     for j in jobs {
         groups.entry(j.group_key()).or_default().push(j);
@@ -301,45 +305,36 @@ async fn existing_versions(
         };
         let api = first.api(client);
         if members.len() >= 8 {
+            let wanted: BTreeSet<&str> = members.iter().map(|j| j.doc.name()).collect();
+            let opts = ListOptions::default().page_size(1000);
             let mut token = None;
             loop {
-                let lp = ListParams {
-                    limit: Some(1000),
-                    continue_token: token.take(),
-                    ..Default::default()
+                let page = match api.list_page(&opts, token.take()).await {
+                    Ok(p) => p,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "cannot read existing objects; outcomes may say created");
+                        break;
+                    }
                 };
-                let Ok(list) = client
-                    .run("list", &api.target(None), api.api().list_metadata(&lp))
-                    .await
-                else {
-                    break;
-                };
-                for m in list.items {
-                    if let (Some(n), Some(rv)) = (m.metadata.name, m.metadata.resource_version) {
-                        out.insert(object_key(first, &n), rv);
+                for o in page.items {
+                    let n = o.name_any();
+                    if wanted.contains(n.as_str()) {
+                        out.insert(object_key(first, &n), o);
                     }
                 }
-                match list.metadata.continue_.filter(|c| !c.is_empty()) {
+                match page.continue_token {
                     Some(t) => token = Some(t),
                     None => break,
                 }
             }
         } else {
-            let found: Vec<Option<(String, String)>> = futures::stream::iter(members)
+            let found: Vec<Option<(String, DynamicObject)>> = futures::stream::iter(members)
                 .map(|j| {
                     let api = j.api(client);
                     async move {
                         let name = j.doc.name().to_string();
-                        let m = client
-                            .run(
-                                "get",
-                                &api.target(Some(&name)),
-                                api.api().get_metadata_opt(&name),
-                            )
-                            .await
-                            .ok()
-                            .flatten()?;
-                        Some((object_key(j, &name), m.metadata.resource_version?))
+                        let o = api.get_opt(&name).await.ok().flatten()?;
+                        Some((object_key(j, &name), o))
                     }
                 })
                 .buffer_unordered(concurrency)
@@ -414,7 +409,7 @@ async fn apply_one(
     client: &Client,
     job: &Job,
     opts: &ApplyOptions,
-    prior: Option<&String>,
+    before: Option<&DynamicObject>,
 ) -> ObjectResult {
     let api = job.api(client);
     let name = job.doc.name().to_string();
@@ -437,59 +432,53 @@ async fn apply_one(
         field_manager: Some(opts.field_manager.clone()),
         field_validation: Some(ValidationDirective::Strict),
     };
-    let live = if opts.dry_run {
-        match client
-            .run("get", &api.target(Some(&name)), api.api().get_opt(&name))
-            .await
-        {
-            Ok(l) => l,
-            Err(e) => return result_for(job, Err(e)),
-        }
+    let op = if opts.dry_run {
+        "apply.dry_run"
     } else {
-        None
+        "apply"
     };
     let res = client
         .run(
-            if opts.dry_run {
-                "apply.dry_run"
-            } else {
-                "apply"
-            },
+            op,
             &api.target(Some(&name)),
             api.api().patch(&name, &pp, &Patch::Apply(&obj)),
         )
         .await;
-    match res {
-        Err(e) => result_for(job, Err(e)),
-        Ok(after) if opts.dry_run => {
-            let after_v = normalise(serde_json::to_value(&after).unwrap_or_default());
-            match live {
-                None => {
-                    let mut r = result_for(job, Ok(Outcome::Created));
-                    r.changes = diff(&Value::Object(Default::default()), &after_v);
-                    r
-                }
-                Some(l) => {
-                    let before_v = normalise(serde_json::to_value(&l).unwrap_or_default());
-                    let changes = diff(&before_v, &after_v);
-                    let outcome = if changes.is_empty() {
-                        Outcome::Unchanged
-                    } else {
-                        Outcome::Configured
-                    };
-                    let mut r = result_for(job, Ok(outcome));
-                    r.changes = changes;
-                    r
-                }
+    let after = match res {
+        Err(e) => return result_for(job, Err(e)),
+        Ok(a) => a,
+    };
+    match before {
+        None => {
+            let mut r = result_for(job, Ok(Outcome::Created));
+            if opts.dry_run {
+                let after_v = normalise(serde_json::to_value(&after).unwrap_or_default());
+                r.changes = diff(&Value::Object(Default::default()), &after_v);
             }
+            r
         }
-        Ok(after) => {
-            let outcome = match prior {
-                None => Outcome::Created,
-                Some(rv) if after.resource_version().as_ref() == Some(rv) => Outcome::Unchanged,
-                Some(_) => Outcome::Configured,
+        // Nothing was written (a dry run never writes: compare instead).
+        Some(b)
+            if !opts.dry_run
+                && b.resource_version().is_some()
+                && b.resource_version() == after.resource_version() =>
+        {
+            result_for(job, Ok(Outcome::Unchanged))
+        }
+        Some(b) => {
+            // A new version: did the content change, or only bookkeeping
+            // (status written by a controller, managed fields)?
+            let before_v = normalise(serde_json::to_value(b).unwrap_or_default());
+            let after_v = normalise(serde_json::to_value(&after).unwrap_or_default());
+            let changes = diff(&before_v, &after_v);
+            let outcome = if changes.is_empty() {
+                Outcome::Unchanged
+            } else {
+                Outcome::Configured
             };
-            result_for(job, Ok(outcome))
+            let mut r = result_for(job, Ok(outcome));
+            r.changes = changes;
+            r
         }
     }
 }
@@ -498,16 +487,12 @@ async fn run_tier(client: &Client, jobs: Vec<Job>, opts: &ApplyOptions) -> Vec<O
     if jobs.is_empty() {
         return Vec::new();
     }
-    let prior = if opts.dry_run {
-        HashMap::new()
-    } else {
-        existing_versions(client, &jobs, opts.concurrency.max(1)).await
-    };
-    let prior = &prior;
+    let before = existing_objects(client, &jobs, opts.concurrency.max(1)).await;
+    let before = &before;
     futures::stream::iter(jobs)
         .map(|job| async move {
             let key = object_key(&job, job.doc.name());
-            apply_one(client, &job, opts, prior.get(&key)).await
+            apply_one(client, &job, opts, before.get(&key)).await
         })
         .buffer_unordered(opts.concurrency.max(1))
         .collect()
@@ -590,9 +575,19 @@ async fn apply_inner(client: &Client, input: &str, opts: &ApplyOptions) -> Apply
             let mut failed: HashMap<String, Arc<String>> = HashMap::new();
             for crd in needed {
                 if opts.dry_run {
-                    failed.insert(crd.clone(), Arc::new(format!(
-                        "its CustomResourceDefinition {crd} is only in this bundle, so a dry run cannot check it"
-                    )));
+                    // Nothing is created by a dry run: only a CRD that is
+                    // already established lets its resources be checked.
+                    if wait_established(client, &crd, Duration::ZERO)
+                        .await
+                        .is_err()
+                    {
+                        failed.insert(
+                            crd.clone(),
+                            Arc::new(format!(
+                                "its CustomResourceDefinition {crd} does not exist yet, so a dry run cannot check it"
+                            )),
+                        );
+                    }
                 } else if let Err(e) = wait_established(client, &crd, opts.crd_timeout).await {
                     failed.insert(
                         crd.clone(),

@@ -35,6 +35,13 @@ fn value_of(cm: &ConfigMap) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_survives_api_server_restart_without_losing_updates() {
     let env = kubepkg_testenv::kubernetes();
+    // Build xtask now, so that the restart starts promptly later. (Its exit
+    // status reflects every server of the environment: not checked here.)
+    std::process::Command::new("cargo")
+        .args(["xtask", "env", "status"])
+        .current_dir(workspace_root())
+        .output()
+        .expect("run cargo xtask env status");
     let cfg = ClusterConfig::kubeconfig_file(&env.kubeconfig);
     let client = connect(&cfg).await.expect("client");
     let ns = kubepkg_testenv::unique_name("kp-restart");
@@ -59,13 +66,20 @@ async fn watch_survives_api_server_restart_without_losing_updates() {
     }
 
     // Writer: 1..=1000, each value written until the server acknowledges it.
+    // Past RESTART_AT it slows down until it sees the server go away, so
+    // the restart always lands mid-stream.
     let written = Arc::new(AtomicU64::new(0));
+    let restarted = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let writer = {
         let cms = cms.clone();
         let written = written.clone();
+        let restarted = restarted.clone();
         tokio::spawn(async move {
             let mut failures = 0u32;
             for i in 1..=UPDATES {
+                if i > RESTART_AT && failures == 0 && !restarted.load(Ordering::SeqCst) {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
                 loop {
                     let patch = serde_json::json!({"data": {"n": i.to_string()}});
                     match cms.merge_patch("counter", &patch).await {
@@ -86,6 +100,7 @@ async fn watch_survives_api_server_restart_without_losing_updates() {
     // Restart the API server once the writer is under way.
     let restarter = {
         let written = written.clone();
+        let restarted = restarted.clone();
         tokio::spawn(async move {
             while written.load(Ordering::SeqCst) < RESTART_AT {
                 tokio::time::sleep(Duration::from_millis(10)).await;
@@ -96,6 +111,7 @@ async fn watch_survives_api_server_restart_without_losing_updates() {
                 .output()
                 .await
                 .expect("run cargo xtask env restart kube-apiserver");
+            restarted.store(true, Ordering::SeqCst);
             assert!(
                 out.status.success(),
                 "restart failed: {}",
