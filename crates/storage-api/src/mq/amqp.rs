@@ -561,44 +561,100 @@ impl AmqpQueue {
     }
 }
 
-struct AmqpAcker {
-    acker: lapin::Acker,
+/// A settlement for the per-subscription ack task.
+enum AckOp {
+    Ack(lapin::Acker),
+    Nack(lapin::Acker, bool),
+    Reject(lapin::Acker, bool),
+    /// Reply once everything queued before is on the wire.
+    Flush(oneshot::Sender<()>),
 }
 
-fn settle_err(op: &str, e: &lapin::Error) -> Error {
-    match map_err(op, e) {
-        Error::Unavailable(m) => Error::Unavailable(format!(
-            "{m} (the channel is gone; the broker will redeliver the message)"
-        )),
-        other => other,
+type Settle = futures::future::BoxFuture<'static, std::result::Result<bool, lapin::Error>>;
+
+/// Sends the acks / nacks / rejects of one subscription, many in flight at
+/// once (a settlement has no broker reply in AMQP 0-9-1, so waiting for each
+/// write in turn would only serialize consumers). Ends when every sender is
+/// gone.
+async fn ack_runner(mut ops: mpsc::UnboundedReceiver<AckOp>) {
+    use futures::stream::FuturesUnordered;
+    let mut in_flight: FuturesUnordered<Settle> = FuturesUnordered::new();
+    loop {
+        tokio::select! {
+            op = ops.recv() => {
+                let Some(op) = op else { break };
+                let fut: Settle = match op {
+                    AckOp::Ack(a) => Box::pin(async move { a.ack(BasicAckOptions::default()).await }),
+                    AckOp::Nack(a, requeue) => Box::pin(async move {
+                        a.nack(BasicNackOptions { requeue, multiple: false }).await
+                    }),
+                    AckOp::Reject(a, requeue) => {
+                        Box::pin(async move { a.reject(BasicRejectOptions { requeue }).await })
+                    }
+                    AckOp::Flush(done) => {
+                        while let Some(r) = in_flight.next().await {
+                            log_settle(r);
+                        }
+                        let _ = done.send(());
+                        continue;
+                    }
+                };
+                in_flight.push(fut);
+            }
+            Some(r) = in_flight.next(), if !in_flight.is_empty() => log_settle(r),
+        }
+    }
+    while let Some(r) = in_flight.next().await {
+        log_settle(r);
     }
 }
 
+fn log_settle(r: std::result::Result<bool, lapin::Error>) {
+    if let Err(e) = r {
+        tracing::debug!(backend = "amqp", error = %e, "settling a delivery failed; the broker will redeliver it");
+    }
+}
+
+/// Closes a consumer channel once every settlement queued before is out, so
+/// acked messages are not redelivered.
+async fn close_after_acks(ch: Channel, ops: mpsc::UnboundedSender<AckOp>) {
+    let (done_tx, done_rx) = oneshot::channel();
+    if ops.send(AckOp::Flush(done_tx)).is_ok() {
+        let _ = done_rx.await;
+    }
+    if ch.status().connected() {
+        let _ = ch.close(200, ShortString::from("consumer dropped")).await;
+    }
+}
+
+struct AmqpAcker {
+    acker: lapin::Acker,
+    ops: mpsc::UnboundedSender<AckOp>,
+}
+
+impl AmqpAcker {
+    fn send(&self, op: AckOp) -> Result<()> {
+        self.ops.send(op).map_err(|_| {
+            Error::Unavailable(
+                "the consumer's channel is gone; the broker will redeliver the message".into(),
+            )
+        })
+    }
+}
+
+/// Settlements are queued, in order, to the subscription's channel and
+/// written asynchronously: `Ok` means the settlement will be sent unless the
+/// channel is lost first — and then the broker redelivers (at-least-once).
 #[async_trait]
 impl Acknowledger for AmqpAcker {
     async fn ack(&self) -> Result<()> {
-        self.acker
-            .ack(BasicAckOptions::default())
-            .await
-            .map(|_| ())
-            .map_err(|e| settle_err("ack", &e))
+        self.send(AckOp::Ack(self.acker.clone()))
     }
     async fn nack(&self, requeue: bool) -> Result<()> {
-        self.acker
-            .nack(BasicNackOptions {
-                requeue,
-                multiple: false,
-            })
-            .await
-            .map(|_| ())
-            .map_err(|e| settle_err("nack", &e))
+        self.send(AckOp::Nack(self.acker.clone(), requeue))
     }
     async fn reject(&self, requeue: bool) -> Result<()> {
-        self.acker
-            .reject(BasicRejectOptions { requeue })
-            .await
-            .map(|_| ())
-            .map_err(|e| settle_err("reject", &e))
+        self.send(AckOp::Reject(self.acker.clone(), requeue))
     }
 }
 
@@ -670,14 +726,14 @@ async fn consume_loop(
         } else {
             tracing::info!(backend = "amqp", queue = %queue, "consumer resubscribed");
         }
+        let (ack_tx, ack_rx) = mpsc::unbounded_channel();
+        tokio::spawn(ack_runner(ack_rx));
         loop {
             tokio::select! {
                 _ = tx.closed() => {
                     // The application dropped the consumer: closing the
                     // channel returns unacked deliveries to the queue.
-                    if ch.status().connected() {
-                        let _ = ch.close(200, ShortString::from("consumer dropped")).await;
-                    }
+                    close_after_acks(ch, ack_tx).await;
                     return;
                 }
                 next = consumer.next() => match next {
@@ -688,12 +744,10 @@ async fn consume_loop(
                             d.exchange.as_str().to_owned(),
                             d.routing_key.as_str().to_owned(),
                             d.redelivered,
-                            Box::new(AmqpAcker { acker: d.acker }),
+                            Box::new(AmqpAcker { acker: d.acker, ops: ack_tx.clone() }),
                         );
                         if tx.send(Ok(delivery)).await.is_err() {
-                            if ch.status().connected() {
-                                let _ = ch.close(200, ShortString::from("consumer dropped")).await;
-                            }
+                            close_after_acks(ch, ack_tx).await;
                             return;
                         }
                     }

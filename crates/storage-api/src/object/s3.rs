@@ -7,7 +7,9 @@
 //!   (SSO and assume-role profiles are not supported: `Unsupported`).
 //!   Environment and profile credentials are read once, when connecting.
 //! - Uploads send `Content-MD5` (the server rejects damaged bodies) and the
-//!   returned ETag is compared with the MD5 computed here.
+//!   returned ETag is compared with the MD5 computed here. The signed
+//!   `Content-MD5` header binds the body to the request signature, so the
+//!   body itself is sent as `UNSIGNED-PAYLOAD` (no second SHA-256 pass).
 //! - Uploads above [`MultipartConfig::threshold`] go multipart, with at most
 //!   [`MultipartConfig::max_concurrent_parts`] parts in flight; a part that
 //!   fails with a transient error is retried, and an upload that fails is
@@ -591,6 +593,8 @@ impl S3Storage {
             .set_content_type(opts.content_type.clone())
             .set_metadata(Some(metadata.clone().into_iter().collect()))
             .body(SdkByteStream::from(data))
+            .customize()
+            .disable_payload_signing()
             .send()
             .instrument(self.span("put_object", key))
             .await
@@ -789,6 +793,8 @@ impl Upload<'_> {
                         .content_length(data.len() as i64)
                         .content_md5(&md5_b64)
                         .body(SdkByteStream::from(data.clone()))
+                        .customize()
+                        .disable_payload_signing()
                         .send()
                         .await
                         .map_err(|e| map_err("upload_part", &target, e));
