@@ -38,40 +38,6 @@ impl Doc {
     }
 }
 
-/// Splits multi-document YAML on `---` lines; returns `(start line, text)`
-/// for every document that is not blank or comments only.
-fn split_yaml(input: &str) -> Vec<(usize, String)> {
-    let mut docs = Vec::new();
-    let mut cur = String::new();
-    let mut start = 1;
-    for (i, line) in input.lines().enumerate() {
-        let is_sep =
-            line == "---" || line.starts_with("--- ") || line.starts_with("---\t") || line == "...";
-        if is_sep {
-            docs.push((start, std::mem::take(&mut cur)));
-            start = i + 2;
-            // `--- {inline}` documents keep their content.
-            if let Some(rest) = line.strip_prefix("--- ") {
-                cur.push_str(rest);
-                cur.push('\n');
-                start = i + 1;
-            }
-            continue;
-        }
-        cur.push_str(line);
-        cur.push('\n');
-    }
-    docs.push((start, cur));
-    docs.into_iter()
-        .filter(|(_, d)| {
-            d.lines().any(|l| {
-                let t = l.trim();
-                !t.is_empty() && !t.starts_with('#')
-            })
-        })
-        .collect()
-}
-
 /// Expands `kind: List` / arrays into their items.
 fn expand(
     v: Value,
@@ -133,50 +99,24 @@ fn check_object(d: Doc) -> Result<Doc> {
     Ok(d)
 }
 
-/// Parses a bundle. See the module docs.
+/// Parses a bundle. See the module docs. Splitting (YAML separators, JSON
+/// arrays and lists, line numbers) is `kubepkg_util::yaml`'s.
 pub fn parse(input: &str) -> Vec<Result<Doc>> {
     let mut out = Vec::new();
     let mut next_index = 0;
-    let trimmed = input.trim_start();
-    if trimmed.starts_with('{') || trimmed.starts_with('[') {
-        let skipped = input.len() - trimmed.len();
-        let first_line = input[..skipped].matches('\n').count() + 1;
-        // A stream of JSON values (one or more).
-        let mut de = serde_json::Deserializer::from_str(input).into_iter::<Value>();
-        loop {
-            let offset = de.byte_offset();
-            match de.next() {
-                None => break,
-                Some(Ok(v)) => {
-                    let line = input[..offset.min(input.len())].matches('\n').count() + 1;
-                    let line = line.max(first_line);
-                    expand(v, (next_index, line), &mut out, &mut next_index);
-                }
-                Some(Err(e)) => {
-                    out.push(Err(Error::Parse {
-                        index: next_index,
-                        line: e.line(),
-                        message: e.to_string(),
-                    }));
-                    break;
-                }
-            }
-        }
-        return out;
-    }
-    for (line, text) in split_yaml(input) {
-        match serde_yaml::from_str::<Value>(&text) {
+    for d in kubepkg_util::yaml::split_documents(input) {
+        match d.to_value() {
             Ok(Value::Null) => {}
-            Ok(v) => expand(v, (next_index, line), &mut out, &mut next_index),
+            Ok(v) => expand(v, (next_index, d.line), &mut out, &mut next_index),
             Err(e) => {
-                let at = e
-                    .location()
-                    .map(|l| line + l.line().saturating_sub(1))
-                    .unwrap_or(line);
+                let (line, message) = match e {
+                    kubepkg_util::Error::Document { line, message, .. } => (line, message),
+                    other => (d.line, other.to_string()),
+                };
                 out.push(Err(Error::Parse {
                     index: next_index,
-                    line: at,
-                    message: e.to_string(),
+                    line,
+                    message,
                 }));
                 next_index += 1;
             }

@@ -19,16 +19,16 @@
 //! assert_eq!(cfg.burst, ClusterConfig::DEFAULT_BURST);
 //! ```
 
-use crate::secret::Secret;
 use crate::{Error, Result};
 use base64::Engine as _;
 use kube::config::{KubeConfigOptions, Kubeconfig};
+use kubepkg_util::secret::{Secret, serde_expose};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Where the cluster's address and credentials come from.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "source", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ClusterSource {
@@ -54,6 +54,7 @@ pub enum ClusterSource {
     /// Kubeconfig YAML text (e.g. from a database or a secret store).
     Kubeconfig {
         /// The YAML text.
+        #[serde(serialize_with = "serde_expose::serialize")]
         text: Secret<String>,
         /// Context to use instead of the current one.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -62,6 +63,7 @@ pub enum ClusterSource {
     /// Kubeconfig YAML, base64-encoded (as vendors' consoles hand it out).
     KubeconfigBase64 {
         /// The base64 text.
+        #[serde(serialize_with = "serde_expose::serialize")]
         data: Secret<String>,
         /// Context to use instead of the current one.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -74,9 +76,64 @@ pub enum ClusterSource {
         /// The cluster CA, PEM. Absent: the platform's trust store.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         ca_pem: Option<String>,
-        /// The bearer token.
+        /// The bearer token (written out when the config is serialized, so
+        /// it can be stored; keep serialized configs private).
+        #[serde(serialize_with = "serde_expose::serialize")]
         token: Secret<String>,
     },
+}
+
+impl PartialEq for ClusterSource {
+    fn eq(&self, other: &Self) -> bool {
+        use ClusterSource as S;
+        match (self, other) {
+            (S::Default { context: a }, S::Default { context: b }) => a == b,
+            (S::InCluster, S::InCluster) => true,
+            (
+                S::KubeconfigFile {
+                    path: p1,
+                    context: c1,
+                },
+                S::KubeconfigFile {
+                    path: p2,
+                    context: c2,
+                },
+            ) => p1 == p2 && c1 == c2,
+            (
+                S::Kubeconfig {
+                    text: t1,
+                    context: c1,
+                },
+                S::Kubeconfig {
+                    text: t2,
+                    context: c2,
+                },
+            ) => t1.expose() == t2.expose() && c1 == c2,
+            (
+                S::KubeconfigBase64 {
+                    data: d1,
+                    context: c1,
+                },
+                S::KubeconfigBase64 {
+                    data: d2,
+                    context: c2,
+                },
+            ) => d1.expose() == d2.expose() && c1 == c2,
+            (
+                S::Token {
+                    server: s1,
+                    ca_pem: a1,
+                    token: t1,
+                },
+                S::Token {
+                    server: s2,
+                    ca_pem: a2,
+                    token: t2,
+                },
+            ) => s1 == s2 && a1 == a2 && t1.expose() == t2.expose(),
+            _ => false,
+        }
+    }
 }
 
 /// How to reach one cluster, with the client knobs. See the module docs.

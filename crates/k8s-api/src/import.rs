@@ -8,11 +8,11 @@
 //! the call waits until the token controller has filled in the token.
 
 use crate::resource::FIELD_MANAGER;
-use crate::secret::Secret;
 use crate::{Client, ClusterConfig, Error, Result};
 use base64::Engine as _;
 use k8s_openapi::api::core::v1::{Secret as KubeSecret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
+use kubepkg_util::secret::Secret;
 use std::time::Duration;
 
 /// Options of [`import_kubeconfig`].
@@ -43,7 +43,7 @@ impl Default for ImportOptions {
 }
 
 /// What an import yields: everything needed to reach the cluster later.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct ImportedCluster {
     /// API server URL.
     pub server: String,

@@ -3,12 +3,12 @@
 //! `Debug` never shows the values).
 
 use crate::resource::{ListOptions, Resources, check_name};
-use crate::secret::Secret;
 use crate::{Client, Result};
 use k8s_openapi::api::core::v1::{ConfigMap, Endpoints, Secret as KubeSecret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::ResourceExt as _;
+use kubepkg_util::secret::Secret;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -79,7 +79,7 @@ impl SecretObject {
         s.string_data = Some(
             values
                 .into_iter()
-                .map(|(k, v)| (k, v.into_inner()))
+                .map(|(k, v)| (k, v.expose().clone()))
                 .collect(),
         );
         SecretObject(s)
@@ -119,7 +119,7 @@ impl SecretObject {
     /// One value as UTF-8 text.
     pub fn text(&self, key: &str) -> Option<Secret<String>> {
         self.value(key)
-            .and_then(|v| String::from_utf8(v.into_inner()).ok())
+            .and_then(|v| String::from_utf8(v.expose().clone()).ok())
             .map(Secret::new)
     }
 }
@@ -191,7 +191,7 @@ mod tests {
             "{dbg}"
         );
         assert_eq!(
-            s.text("password").map(|v| v.into_inner()).as_deref(),
+            s.text("password").map(|v| v.expose().clone()).as_deref(),
             Some("hunter2")
         );
         assert_eq!(s.keys(), vec!["password".to_string()]);

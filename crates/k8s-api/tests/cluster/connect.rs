@@ -253,7 +253,7 @@ async fn import_creates_a_service_account_token_that_works() {
     let again = import_kubeconfig(&kubeconfig, &opts)
         .await
         .expect("import again");
-    assert_eq!(again.token, imported.token);
+    assert_eq!(again.token.expose(), imported.token.expose());
     // Clean up.
     let admin = admin().await;
     admin

@@ -80,7 +80,7 @@ async fn services_endpoints_ingresses_configmaps_secrets() {
         .expect("secret");
     let got = secrets.get("db").await.expect("get secret");
     assert_eq!(
-        got.text("password").map(|s| s.into_inner()).as_deref(),
+        got.text("password").map(|s| s.expose().clone()).as_deref(),
         Some("s3cr3t-value")
     );
     let dbg = format!(
