@@ -30,8 +30,10 @@ async fn main() -> Res {
     }
     // Human-readable logs on stderr; kube's, lapin's and bollard's own
     // records go through the same pipeline.
-    let mut log = kubepkg::log::LogConfig::default();
-    log.filter = "warn".into();
+    let log = kubepkg::log::LogConfig {
+        filter: "warn".into(),
+        ..Default::default()
+    };
     let _guard = kubepkg::log::init(&log)?;
 
     println!(
