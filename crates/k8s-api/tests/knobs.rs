@@ -1,0 +1,317 @@
+//! The client knobs against a scripted local HTTP server (no cluster
+//! needed): retries of 429 / 503 honoring Retry-After, no retry of a
+//! non-idempotent request after a 500, the retry budget, the request
+//! deadline, the rate limiter, refused connections, and the tracing span
+//! around every call.
+
+use kubepkg_k8s_api::{ClusterConfig, connect};
+use kubepkg_util::ErrorKind;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpListener;
+
+const VERSION: &str = r#"{"major":"1","minor":"35","gitVersion":"v1.35.4","gitCommit":"x","gitTreeState":"clean","buildDate":"2026-01-01T00:00:00Z","goVersion":"go1.25","compiler":"gc","platform":"linux/amd64"}"#;
+
+#[derive(Clone)]
+struct Reply {
+    status: u16,
+    headers: Vec<(&'static str, String)>,
+    body: String,
+    /// Never answer (to exercise the deadline).
+    hang: bool,
+}
+
+fn reply(status: u16, body: &str) -> Reply {
+    Reply {
+        status,
+        headers: Vec::new(),
+        body: body.into(),
+        hang: false,
+    }
+}
+
+fn status_body(code: u16, reason: &str) -> String {
+    format!(
+        r#"{{"kind":"Status","apiVersion":"v1","status":"Failure","message":"scripted {code}","reason":"{reason}","code":{code}}}"#
+    )
+}
+
+/// A server answering from a script (the last reply repeats); records the
+/// request lines it saw.
+async fn server(script: Vec<Reply>) -> (String, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let script = Arc::new(Mutex::new(VecDeque::from(script)));
+    let seen2 = seen.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
+            let seen = seen2.clone();
+            let script = script.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                // Read the head, then the body by Content-Length.
+                let head_end = loop {
+                    let Ok(n) = sock.read(&mut chunk).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break p + 4;
+                    }
+                };
+                let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        let (k, v) = l.split_once(':')?;
+                        k.eq_ignore_ascii_case("content-length")
+                            .then(|| v.trim().parse().ok())?
+                    })
+                    .unwrap_or(0);
+                while buf.len() < head_end + len {
+                    let Ok(n) = sock.read(&mut chunk).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        break;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                }
+                seen.lock()
+                    .expect("lock")
+                    .push(head.lines().next().unwrap_or_default().to_string());
+                let r = {
+                    let mut s = script.lock().expect("lock");
+                    if s.len() > 1 {
+                        s.pop_front()
+                    } else {
+                        s.front().cloned()
+                    }
+                };
+                let Some(r) = r else { return };
+                if r.hang {
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                    return;
+                }
+                let mut resp = format!(
+                    "HTTP/1.1 {} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n",
+                    r.status,
+                    r.body.len()
+                );
+                for (k, v) in &r.headers {
+                    resp.push_str(&format!("{k}: {v}\r\n"));
+                }
+                resp.push_str("\r\n");
+                resp.push_str(&r.body);
+                let _ = sock.write_all(resp.as_bytes()).await;
+                let _ = sock.shutdown().await;
+            });
+        }
+    });
+    (format!("http://{addr}"), seen)
+}
+
+fn cfg(url: &str) -> ClusterConfig {
+    ClusterConfig::token(url, None, "scripted-token")
+}
+
+#[tokio::test]
+async fn too_many_requests_is_retried_after_the_servers_delay() {
+    let mut busy = reply(429, &status_body(429, "TooManyRequests"));
+    busy.headers.push(("retry-after", "1".into()));
+    let (url, seen) = server(vec![busy, reply(200, VERSION)]).await;
+    let c = connect(&cfg(&url)).await.expect("client");
+    let start = Instant::now();
+    let v = c.version().await.expect("retried to success");
+    assert_eq!(v.git_version, "v1.35.4");
+    assert!(
+        start.elapsed() >= Duration::from_millis(950),
+        "Retry-After ignored: {:?}",
+        start.elapsed()
+    );
+    assert_eq!(seen.lock().expect("lock").len(), 2);
+}
+
+#[tokio::test]
+async fn unavailable_is_retried_even_for_a_create_but_a_500_is_not() {
+    let cm = r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a","namespace":"d","resourceVersion":"1"}}"#;
+    let (url, seen) = server(vec![
+        reply(503, &status_body(503, "ServiceUnavailable")),
+        reply(201, cm),
+    ])
+    .await;
+    let c = connect(&cfg(&url)).await.expect("client");
+    let mut obj = k8s_openapi::api::core::v1::ConfigMap::default();
+    obj.metadata.name = Some("a".into());
+    c.config_maps("d").create(&obj).await.expect("503 retried");
+    assert_eq!(seen.lock().expect("lock").len(), 2);
+
+    // A POST answered 500 may have been processed: not retried.
+    let (url, seen) = server(vec![
+        reply(500, &status_body(500, "InternalError")),
+        reply(201, cm),
+    ])
+    .await;
+    let c = connect(&cfg(&url)).await.expect("client");
+    let err = c.config_maps("d").create(&obj).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+    assert_eq!(seen.lock().expect("lock").len(), 1);
+
+    // A GET answered 500 is.
+    let (url, seen) = server(vec![
+        reply(500, &status_body(500, "InternalError")),
+        reply(200, VERSION),
+    ])
+    .await;
+    let c = connect(&cfg(&url)).await.expect("client");
+    c.version().await.expect("GET retried");
+    assert_eq!(seen.lock().expect("lock").len(), 2);
+}
+
+#[tokio::test]
+async fn the_retry_budget_is_respected() {
+    let (url, seen) = server(vec![reply(429, &status_body(429, "TooManyRequests"))]).await;
+    let c = connect(&cfg(&url).with_max_retries(2))
+        .await
+        .expect("client");
+    let err = c.version().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+    assert_eq!(err.api().map(|f| f.code), Some(429));
+    assert_eq!(seen.lock().expect("lock").len(), 3, "1 try + 2 retries");
+}
+
+#[tokio::test]
+async fn a_silent_server_times_out() {
+    let mut hang = reply(200, "");
+    hang.hang = true;
+    let (url, _) = server(vec![hang]).await;
+    let c = connect(
+        &cfg(&url)
+            .with_timeout(Duration::from_secs(1))
+            .with_max_retries(0),
+    )
+    .await
+    .expect("client");
+    let start = Instant::now();
+    let err = c.version().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert!(start.elapsed() < Duration::from_secs(10));
+}
+
+#[tokio::test]
+async fn the_rate_limiter_paces_requests() {
+    let (url, seen) = server(vec![reply(200, VERSION)]).await;
+    let c = connect(&cfg(&url).with_rate_limit(10.0, 1))
+        .await
+        .expect("client");
+    let start = Instant::now();
+    for _ in 0..6 {
+        c.version().await.expect("version");
+    }
+    // One token up front, then one every 100 ms.
+    assert!(
+        start.elapsed() >= Duration::from_millis(450),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(seen.lock().expect("lock").len(), 6);
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_unavailable() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    drop(listener);
+    let c = connect(&cfg(&format!("http://127.0.0.1:{port}")).with_max_retries(1))
+        .await
+        .expect("client");
+    let err = c.version().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+}
+
+mod spans {
+    use super::*;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use tracing::field::{Field, Visit};
+    use tracing::span::{Attributes, Id, Record};
+    use tracing::{Event, Metadata, Subscriber};
+
+    #[derive(Default)]
+    struct Capture {
+        next: AtomicU64,
+        spans: Mutex<Vec<(String, Vec<(String, String)>)>>,
+    }
+
+    struct Fields(Vec<(String, String)>);
+    impl Visit for Fields {
+        fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+            self.0.push((
+                field.name().to_string(),
+                format!("{value:?}").trim_matches('"').to_string(),
+            ));
+        }
+        fn record_str(&mut self, field: &Field, value: &str) {
+            self.0.push((field.name().to_string(), value.to_string()));
+        }
+    }
+
+    impl Subscriber for &'static Capture {
+        fn enabled(&self, _: &Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, span: &Attributes<'_>) -> Id {
+            let mut f = Fields(Vec::new());
+            span.record(&mut f);
+            self.spans
+                .lock()
+                .expect("lock")
+                .push((span.metadata().name().to_string(), f.0));
+            Id::from_u64(self.next.fetch_add(1, Ordering::Relaxed) + 1)
+        }
+        fn record(&self, _: &Id, _: &Record<'_>) {}
+        fn record_follows_from(&self, _: &Id, _: &Id) {}
+        fn event(&self, _: &Event<'_>) {}
+        fn enter(&self, _: &Id) {}
+        fn exit(&self, _: &Id) {}
+    }
+
+    #[tokio::test]
+    async fn every_call_runs_in_a_span_naming_backend_operation_and_target() {
+        static CAPTURE: std::sync::OnceLock<Capture> = std::sync::OnceLock::new();
+        let cap: &'static Capture = CAPTURE.get_or_init(Capture::default);
+        let _guard = tracing::subscriber::set_default(cap);
+        let cm =
+            r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x","namespace":"ns"}}"#;
+        let (url, _) = server(vec![reply(200, VERSION), reply(200, cm)]).await;
+        let c = connect(&cfg(&url)).await.expect("client");
+        c.version().await.expect("version");
+        c.config_maps("ns").get("x").await.expect("get");
+        let spans = cap.spans.lock().expect("lock").clone();
+        let ours: Vec<&Vec<(String, String)>> = spans
+            .iter()
+            .filter(|(n, _)| n == "k8s")
+            .map(|(_, f)| f)
+            .collect();
+        let has = |op: &str, target: &str| {
+            ours.iter().any(|f| {
+                f.iter().any(|(k, v)| k == "backend" && v == "kubernetes")
+                    && f.iter().any(|(k, v)| k == "operation" && v == op)
+                    && f.iter().any(|(k, v)| k == "target" && v == target)
+            })
+        };
+        assert!(has("version", "/version"), "{spans:?}");
+        assert!(has("get", "ConfigMap ns/x"), "{spans:?}");
+        // The token never shows up in any span field.
+        assert!(!format!("{spans:?}").contains("scripted-token"));
+    }
+}
