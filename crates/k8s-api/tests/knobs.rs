@@ -246,10 +246,13 @@ mod spans {
     use tracing::span::{Attributes, Id, Record};
     use tracing::{Event, Metadata, Subscriber};
 
+    /// A span's name and its recorded fields.
+    type SpanRecord = (String, Vec<(String, String)>);
+
     #[derive(Default)]
     struct Capture {
         next: AtomicU64,
-        spans: Mutex<Vec<(String, Vec<(String, String)>)>>,
+        spans: Mutex<Vec<SpanRecord>>,
     }
 
     struct Fields(Vec<(String, String)>);
