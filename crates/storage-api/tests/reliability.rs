@@ -58,15 +58,26 @@ mod amqp {
             .unwrap_or(false)
     }
 
-    /// `xtask env start rabbitmq`, retried: right after a stop the old node
-    /// may still be shutting down and the first start can fail.
+    /// `xtask env start rabbitmq`, then waits for the AMQP port: right after
+    /// a stop the old node may still be shutting down, and `start` can report
+    /// a failure while the node is in fact still booting.
     fn start_broker() -> bool {
-        for attempt in 0..4 {
+        let r = kubepkg_testenv::env()
+            .rabbitmq
+            .as_ref()
+            .expect("rabbitmq section");
+        let addr = format!("{}:{}", r.host, r.port);
+        for attempt in 0..3 {
             if attempt > 0 {
                 std::thread::sleep(Duration::from_secs(5));
             }
-            if run_env("start") {
-                return true;
+            let ok = run_env("start");
+            let deadline = Instant::now() + Duration::from_secs(if ok { 10 } else { 90 });
+            while Instant::now() < deadline {
+                if std::net::TcpStream::connect(&addr).is_ok() {
+                    return true;
+                }
+                std::thread::sleep(Duration::from_millis(500));
             }
         }
         false

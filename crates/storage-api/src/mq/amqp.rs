@@ -563,20 +563,20 @@ impl AmqpQueue {
 
 /// A settlement for the per-subscription ack task.
 enum AckOp {
-    Ack(lapin::Acker),
-    Nack(lapin::Acker, bool),
-    Reject(lapin::Acker, bool),
+    Ack(u64),
+    Nack(u64, bool),
+    Reject(u64, bool),
     /// Reply once everything queued before is on the wire.
     Flush(oneshot::Sender<()>),
 }
 
-type Settle = futures::future::BoxFuture<'static, std::result::Result<bool, lapin::Error>>;
+type Settle = futures::future::BoxFuture<'static, std::result::Result<(), lapin::Error>>;
 
 /// Sends the acks / nacks / rejects of one subscription, many in flight at
 /// once (a settlement has no broker reply in AMQP 0-9-1, so waiting for each
 /// write in turn would only serialize consumers). Ends when every sender is
 /// gone.
-async fn ack_runner(mut ops: mpsc::UnboundedReceiver<AckOp>) {
+async fn ack_runner(ch: Channel, mut ops: mpsc::UnboundedReceiver<AckOp>) {
     use futures::stream::FuturesUnordered;
     let mut in_flight: FuturesUnordered<Settle> = FuturesUnordered::new();
     loop {
@@ -584,12 +584,19 @@ async fn ack_runner(mut ops: mpsc::UnboundedReceiver<AckOp>) {
             op = ops.recv() => {
                 let Some(op) = op else { break };
                 let fut: Settle = match op {
-                    AckOp::Ack(a) => Box::pin(async move { a.ack(BasicAckOptions::default()).await }),
-                    AckOp::Nack(a, requeue) => Box::pin(async move {
-                        a.nack(BasicNackOptions { requeue, multiple: false }).await
-                    }),
-                    AckOp::Reject(a, requeue) => {
-                        Box::pin(async move { a.reject(BasicRejectOptions { requeue }).await })
+                    AckOp::Ack(tag) => {
+                        let ch = ch.clone();
+                        Box::pin(async move { ch.basic_ack(tag, BasicAckOptions::default()).await })
+                    }
+                    AckOp::Nack(tag, requeue) => {
+                        let ch = ch.clone();
+                        Box::pin(async move {
+                            ch.basic_nack(tag, BasicNackOptions { requeue, multiple: false }).await
+                        })
+                    }
+                    AckOp::Reject(tag, requeue) => {
+                        let ch = ch.clone();
+                        Box::pin(async move { ch.basic_reject(tag, BasicRejectOptions { requeue }).await })
                     }
                     AckOp::Flush(done) => {
                         while let Some(r) = in_flight.next().await {
@@ -609,7 +616,7 @@ async fn ack_runner(mut ops: mpsc::UnboundedReceiver<AckOp>) {
     }
 }
 
-fn log_settle(r: std::result::Result<bool, lapin::Error>) {
+fn log_settle(r: std::result::Result<(), lapin::Error>) {
     if let Err(e) = r {
         tracing::debug!(backend = "amqp", error = %e, "settling a delivery failed; the broker will redeliver it");
     }
@@ -628,7 +635,7 @@ async fn close_after_acks(ch: Channel, ops: mpsc::UnboundedSender<AckOp>) {
 }
 
 struct AmqpAcker {
-    acker: lapin::Acker,
+    tag: u64,
     ops: mpsc::UnboundedSender<AckOp>,
 }
 
@@ -648,13 +655,13 @@ impl AmqpAcker {
 #[async_trait]
 impl Acknowledger for AmqpAcker {
     async fn ack(&self) -> Result<()> {
-        self.send(AckOp::Ack(self.acker.clone()))
+        self.send(AckOp::Ack(self.tag))
     }
     async fn nack(&self, requeue: bool) -> Result<()> {
-        self.send(AckOp::Nack(self.acker.clone(), requeue))
+        self.send(AckOp::Nack(self.tag, requeue))
     }
     async fn reject(&self, requeue: bool) -> Result<()> {
-        self.send(AckOp::Reject(self.acker.clone(), requeue))
+        self.send(AckOp::Reject(self.tag, requeue))
     }
 }
 
@@ -727,7 +734,7 @@ async fn consume_loop(
             tracing::info!(backend = "amqp", queue = %queue, "consumer resubscribed");
         }
         let (ack_tx, ack_rx) = mpsc::unbounded_channel();
-        tokio::spawn(ack_runner(ack_rx));
+        tokio::spawn(ack_runner(ch.clone(), ack_rx));
         loop {
             tokio::select! {
                 _ = tx.closed() => {
@@ -744,7 +751,7 @@ async fn consume_loop(
                             d.exchange.as_str().to_owned(),
                             d.routing_key.as_str().to_owned(),
                             d.redelivered,
-                            Box::new(AmqpAcker { acker: d.acker, ops: ack_tx.clone() }),
+                            Box::new(AmqpAcker { tag: d.delivery_tag, ops: ack_tx.clone() }),
                         );
                         if tx.send(Ok(delivery)).await.is_err() {
                             close_after_acks(ch, ack_tx).await;
