@@ -13,6 +13,7 @@
 
 mod common;
 
+#[allow(dead_code)]
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
