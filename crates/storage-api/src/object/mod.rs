@@ -264,7 +264,7 @@ pub struct MultipartConfig {
     pub threshold: u64,
     /// Size of each part but the last (default 16 MiB; S3 needs ≥ 5 MiB).
     pub part_size: u64,
-    /// Parts uploaded at the same time per upload (default 8).
+    /// Parts uploaded at the same time per upload (default 4).
     pub max_concurrent_parts: usize,
 }
 
@@ -273,7 +273,7 @@ impl Default for MultipartConfig {
         MultipartConfig {
             threshold: 16 * 1024 * 1024,
             part_size: 16 * 1024 * 1024,
-            max_concurrent_parts: 8,
+            max_concurrent_parts: 4,
         }
     }
 }

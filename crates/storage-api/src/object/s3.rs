@@ -777,7 +777,11 @@ impl Upload<'_> {
         let span = self.s3.span("upload_part", self.key);
         tokio::spawn(
             async move {
-                let md5 = md5_raw(&data);
+                // Hash off the I/O threads so other parts keep moving meanwhile.
+                let hashed = data.clone();
+                let md5 = tokio::task::spawn_blocking(move || md5_raw(&hashed))
+                    .await
+                    .map_err(|e| Error::Internal(format!("hashing task failed: {e}")))?;
                 let md5_b64 = base64::engine::general_purpose::STANDARD.encode(md5);
                 let expected = hex(&md5);
                 let target = format!("{bucket}/{key} part {number}");
