@@ -125,14 +125,20 @@ const BENCHES: &[Bench] = &[
         name: "registry-tags",
         about: "tags of 200 repositories in the local registry: kubepkg (concurrent) vs `crane ls` in a loop",
         needs_env: true,
-        steps: &[Step::Binary { krate: "kubepkg-image-api", bench: "list_tags" }],
+        steps: &[Step::Binary {
+            krate: "kubepkg-image-api",
+            bench: "list_tags",
+        }],
         pairs: &[],
     },
     Bench {
         name: "image-push",
         about: "push of a 200 MiB image through the engine: kubepkg (bollard) vs `docker push`",
         needs_env: true,
-        steps: &[Step::Binary { krate: "kubepkg-image-api", bench: "push" }],
+        steps: &[Step::Binary {
+            krate: "kubepkg-image-api",
+            bench: "push",
+        }],
         pairs: &[],
     },
 ];

@@ -120,7 +120,10 @@ impl GoTool {
     /// Whether every binary is already in the cache, built by this recipe.
     pub fn is_built(&self) -> bool {
         self.bins.iter().all(|b| self.bin(b).is_file())
-            && std::fs::read_to_string(self.dir().join(".recipe")).ok().as_deref() == Some(&self.recipe())
+            && std::fs::read_to_string(self.dir().join(".recipe"))
+                .ok()
+                .as_deref()
+                == Some(&self.recipe())
     }
 
     fn ldflags(&self) -> String {

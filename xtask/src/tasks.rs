@@ -104,19 +104,21 @@ pub fn fuzz(args: &[&str]) -> Res {
             .args(["fuzz", "list"]),
     )?;
     for target in list.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        // New inputs go to a scratch corpus under target/ (libFuzzer writes to
+        // the first directory); the committed seeds in fuzz/corpus are read only.
+        let scratch = root.join("target").join("fuzz-corpus").join(target);
+        sh::mkdir(&scratch)?;
+        let seeds = root.join("fuzz").join("corpus").join(target);
         // Stable rustc with RUSTC_BOOTSTRAP accepts the sanitizer flags cargo-fuzz passes.
         step(
             &format!("fuzz {target}"),
             Command::new("cargo")
                 .current_dir(&root)
                 .env("RUSTC_BOOTSTRAP", "1")
-                .args([
-                    "fuzz",
-                    "run",
-                    target,
-                    "--",
-                    &format!("-max_total_time={secs}"),
-                ]),
+                .args(["fuzz", "run", target])
+                .arg(&scratch)
+                .arg(&seeds)
+                .args(["--", &format!("-max_total_time={secs}")]),
         )?;
     }
     Ok(())
