@@ -352,7 +352,9 @@ pub fn start(ctx: &Ctx, name: &str) -> Res {
 
 /// kwok's configuration: default options, plus container logs for every
 /// simulated pod (served by kwok's kubelet API on 127.0.0.1:10250, so the API
-/// server's `pods/log` works) from fixture files in CRI log format.
+/// server's `pods/log` works) from fixture files in CRI log format; and, for
+/// pods of the namespace `kubepkg-exec-test` only, exec (run on this host as
+/// user nobody in /tmp) and port-forward (pod port 8080 to 127.0.0.1:17893).
 fn kwok_config() -> String {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -366,7 +368,17 @@ fn kwok_config() -> String {
          kind: ClusterLogs\n\
          apiVersion: kwok.x-k8s.io/v1alpha1\n\
          metadata:\n  name: kubepkg-all-pods\n\
-         spec:\n  logs:\n  - containers: []\n    logsFile: {}\n    previousLogsFile: {}\n    follow: true\n",
+         spec:\n  logs:\n  - containers: []\n    logsFile: {}\n    previousLogsFile: {}\n    follow: true\n\
+         ---\n\
+         kind: ClusterExec\n\
+         apiVersion: kwok.x-k8s.io/v1alpha1\n\
+         metadata:\n  name: kubepkg-exec-test\n\
+         spec:\n  selector:\n    matchNamespaces: [kubepkg-exec-test]\n  execs:\n  - containers: []\n    local:\n      workDir: /tmp\n      securityContext:\n        runAsUser: 65534\n        runAsGroup: 65534\n\
+         ---\n\
+         kind: ClusterPortForward\n\
+         apiVersion: kwok.x-k8s.io/v1alpha1\n\
+         metadata:\n  name: kubepkg-exec-test\n\
+         spec:\n  selector:\n    matchNamespaces: [kubepkg-exec-test]\n  forwards:\n  - ports: [8080]\n    target:\n      port: 17893\n      address: 127.0.0.1\n",
         fixtures.join("kwok-pod.log").display(),
         fixtures.join("kwok-pod-previous.log").display(),
     )

@@ -14,6 +14,8 @@ const PACKAGES: &[(&str, &str)] = &[
     ("apache2-utils", "/usr/bin/htpasswd"),
     ("openssl", "/usr/bin/openssl"),
     ("curl", "/usr/bin/curl"),
+    // peak-RSS measurements of the benchmarks
+    ("time", "/usr/bin/time"),
 ];
 
 /// Installs whichever packages are missing.
