@@ -176,7 +176,7 @@ pub fn run(args: &[&str]) -> Res {
     match args {
         [] | ["list"] => {
             for b in BENCHES {
-                println!("{:<12} {}", b.name, b.about);
+                println!("{:<14} {}", b.name, b.about);
             }
             Ok(())
         }

@@ -71,17 +71,29 @@ pub fn start(ctx: &Ctx) -> Res {
         &[],
         &envs(ctx),
     )?;
-    let mut c = ctl(ctx);
-    c.args(["await_startup", "--timeout", "120"]);
-    sh::output(&mut c).map_err(|e| format!("rabbitmqctl await_startup: {e}"))?;
+    // `rabbitmqctl await_startup` fails (status 69) when asked before the node
+    // has registered with epmd, so it is retried until the broker answers AMQP.
     let mut last = String::new();
-    if sh::wait_until(Duration::from_secs(30), || match health(ctx) {
-        Ok(_) => true,
-        Err(e) => {
-            last = e;
-            false
+    let ok = sh::wait_until(Duration::from_secs(120), || {
+        if proc::alive_pid(ctx, "rabbitmq").is_none() {
+            last = "the rabbitmq-server process exited".into();
+            return true;
         }
-    }) {
+        let mut c = ctl(ctx);
+        c.args(["await_startup", "--timeout", "10"]);
+        if let Err(e) = sh::output(&mut c) {
+            last = format!("rabbitmqctl await_startup: {e}");
+            return false;
+        }
+        match health(ctx) {
+            Ok(_) => true,
+            Err(e) => {
+                last = e;
+                false
+            }
+        }
+    });
+    if ok && health(ctx).is_ok() {
         Ok(())
     } else {
         Err(last)
