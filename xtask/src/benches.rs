@@ -145,28 +145,40 @@ const BENCHES: &[Bench] = &[
         name: "storage",
         about: "1 GiB up/download and 10,000 × 4 KiB puts to MinIO vs `mc`; 100,000 confirmed messages vs RabbitMQ PerfTest",
         needs_env: true,
-        steps: &[Step::Binary { krate: "kubepkg-storage-api", bench: "peers" }],
+        steps: &[Step::Binary {
+            krate: "kubepkg-storage-api",
+            bench: "peers",
+        }],
         pairs: &[],
     },
     Bench {
         name: "k8s-apply",
         about: "apply of a 1,000-object bundle: kubepkg vs `kubectl apply --server-side` and vs a sequential kube-rs loop",
         needs_env: true,
-        steps: &[Step::Binary { krate: "kubepkg-k8s-api", bench: "apply_bundle" }],
+        steps: &[Step::Binary {
+            krate: "kubepkg-k8s-api",
+            bench: "apply_bundle",
+        }],
         pairs: &[],
     },
     Bench {
         name: "k8s-list",
         about: "listing 10,000 ConfigMaps: time and peak RSS vs `kubectl get cm -A -o json`",
         needs_env: true,
-        steps: &[Step::Binary { krate: "kubepkg-k8s-api", bench: "list_configmaps" }],
+        steps: &[Step::Binary {
+            krate: "kubepkg-k8s-api",
+            bench: "list_configmaps",
+        }],
         pairs: &[],
     },
     Bench {
         name: "k8s-fanout",
         about: "one list fanned out over 10 registered clusters vs one cluster",
         needs_env: true,
-        steps: &[Step::Binary { krate: "kubepkg-k8s-api", bench: "fan_out" }],
+        steps: &[Step::Binary {
+            krate: "kubepkg-k8s-api",
+            bench: "fan_out",
+        }],
         pairs: &[],
     },
 ];
