@@ -28,7 +28,8 @@ use tracing::Instrument;
 use crate::config::EngineConfig;
 use crate::engine::{
     BuildContext, BuildOptions, ByteStream, ContainerLogs, ContainerSpec, EngineVersion,
-    EventStream, ImageDetails, ImageEngine, ImageSummary, ProgressEvent, PruneReport, RegistryAuth,
+    EventStream, ImageDetails, ImageEngine, ImageSummary, ProgressEvent, PruneOptions, PruneReport,
+    RegistryAuth,
 };
 use crate::{Error, Result};
 
@@ -487,10 +488,13 @@ impl ImageEngine for DockerEngine {
             .collect())
     }
 
-    async fn prune_images(&self, all: bool) -> Result<PruneReport> {
+    async fn prune_images(&self, opts: &PruneOptions) -> Result<PruneReport> {
         let docker = self.client().await?;
         let mut filters: HashMap<&str, Vec<&str>> = HashMap::new();
-        filters.insert("dangling", vec![if all { "false" } else { "true" }]);
+        filters.insert("dangling", vec![if opts.all { "false" } else { "true" }]);
+        if !opts.labels.is_empty() {
+            filters.insert("label", opts.labels.iter().map(String::as_str).collect());
+        }
         let opts = PruneImagesOptionsBuilder::new().filters(&filters).build();
         let r = docker
             .prune_images(Some(opts))

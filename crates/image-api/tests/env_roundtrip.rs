@@ -6,7 +6,7 @@
 mod common;
 
 use futures::StreamExt;
-use kubepkg_image_api::engine::{BuildContext, BuildOptions, ContainerSpec};
+use kubepkg_image_api::engine::{BuildContext, BuildOptions, ContainerSpec, PruneOptions};
 use kubepkg_image_api::registry::media_types;
 use kubepkg_image_api::{ArtifactRef, Error, ProgressEvent, RegistryAuth};
 use kubepkg_util::ErrorKind;
@@ -194,10 +194,13 @@ async fn save_load_tag_and_prune() {
     let built = engine
         .build(
             BuildContext::Directory(dir.path().into()),
+            // A unique build arg: an image identical to another test's would
+            // share its id, and removing our tags would not remove it.
             BuildOptions {
                 tags: vec![format!("{name}:a"), format!("{name}:b")],
                 ..BuildOptions::default()
-            },
+            }
+            .build_arg("GREETING", name.clone()),
         )
         .await
         .unwrap();
@@ -253,8 +256,71 @@ async fn save_load_tag_and_prune() {
         .remove_image(&format!("{name}:a"), true)
         .await
         .unwrap();
-    // pruning dangling images works (it may or may not find any)
-    engine.prune_images(false).await.unwrap();
+}
+
+#[tokio::test]
+async fn prune_removes_only_labelled_dangling_images() {
+    let engine = common::engine();
+    let name = kubepkg_testenv::unique_name("prune");
+    let label = format!("kubepkg.test/prune={name}");
+    // Two builds of one tag: the first image is left dangling, with our label.
+    let mut ids = Vec::new();
+    for round in ["one", "two"] {
+        let dir = tempfile::tempdir().unwrap();
+        common::busybox_context(
+            dir.path(),
+            &format!(
+                "FROM scratch\nCOPY busybox /bin/busybox\nLABEL kubepkg.test/prune={name}\n\
+                 CMD [\"/bin/busybox\", \"echo\", \"{round}\"]\n"
+            ),
+        );
+        let built = engine
+            .build(
+                BuildContext::Directory(dir.path().into()),
+                BuildOptions::tagged(format!("{name}:latest")),
+            )
+            .await
+            .unwrap();
+        ids.push(built.id);
+    }
+    assert_ne!(ids[0], ids[1]);
+    // Another label matches nothing, and removes nothing.
+    let none = engine
+        .prune_images(&PruneOptions::dangling().label(format!("kubepkg.test/prune={name}-other")))
+        .await
+        .unwrap();
+    assert!(none.deleted.is_empty(), "{none:?}");
+    assert!(engine.inspect_image(&ids[0]).await.is_ok());
+
+    let report = engine
+        .prune_images(&PruneOptions::dangling().label(&label))
+        .await
+        .unwrap();
+    assert!(
+        report
+            .deleted
+            .iter()
+            .any(|d| d.contains(ids[0].trim_start_matches("sha256:"))),
+        "{report:?} should include {}",
+        ids[0]
+    );
+    assert_eq!(
+        engine.inspect_image(&ids[0]).await.unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
+    // The tagged image is not dangling and stays.
+    assert_eq!(
+        engine
+            .inspect_image(&format!("{name}:latest"))
+            .await
+            .unwrap()
+            .id,
+        ids[1]
+    );
+    engine
+        .remove_image(&format!("{name}:latest"), true)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]

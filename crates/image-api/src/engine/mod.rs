@@ -244,6 +244,30 @@ pub struct PushedImage {
     pub size: u64,
 }
 
+/// Which images [`ImageEngine::prune_images`] removes.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PruneOptions {
+    /// Every unused image, not only dangling (untagged) ones.
+    pub all: bool,
+    /// Only images carrying every one of these labels (`key` or `key=value`).
+    /// Use it to prune what your own builds left behind without touching
+    /// images (or build caches) that other users of the engine rely on.
+    pub labels: Vec<String>,
+}
+
+impl PruneOptions {
+    /// Dangling images only.
+    pub fn dangling() -> Self {
+        PruneOptions::default()
+    }
+
+    /// Adds a label filter (`key` or `key=value`).
+    pub fn label(mut self, label: impl Into<String>) -> Self {
+        self.labels.push(label.into());
+        self
+    }
+}
+
 /// What [`ImageEngine::prune_images`] removed.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PruneReport {
@@ -348,8 +372,9 @@ pub trait ImageEngine: Send + Sync + fmt::Debug {
     /// Removes an image; returns the deleted / untagged ids and names.
     async fn remove_image(&self, image: &str, force: bool) -> Result<Vec<String>>;
 
-    /// Removes dangling images (or, with `all`, every unused image).
-    async fn prune_images(&self, all: bool) -> Result<PruneReport>;
+    /// Removes dangling images (or, with `all`, every unused image), limited
+    /// to those carrying the options' labels.
+    async fn prune_images(&self, opts: &PruneOptions) -> Result<PruneReport>;
 
     /// Pulls `reference` (`repo:tag` or `repo@digest`), streaming progress.
     fn pull_stream(&self, reference: &str, auth: Option<&RegistryAuth>) -> EventStream;
