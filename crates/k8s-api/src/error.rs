@@ -229,6 +229,8 @@ impl From<kube::Error> for Error {
             kube::Error::HyperError(ref h) => transport_error(h),
             kube::Error::Service(ref s) => transport_error(s.as_ref()),
             kube::Error::ReadEvents(ref io) => transport_error(io),
+            #[cfg(feature = "exec")]
+            kube::Error::UpgradeConnection(ref u) => Error::Unavailable(chain_text(u)),
             kube::Error::SerdeError(ref s) => {
                 Error::Internal(format!("unexpected answer from the API server: {s}"))
             }

@@ -15,7 +15,8 @@
 //!   an admin kubeconfig into a dedicated service-account token.
 //! - **Families** — one typed handle, [`Resources<K>`] (list / pages /
 //!   stream, get, create, apply, patch, delete, watch), with per-family
-//!   extras: [`pod`] (logs, follow, events), [`instance`] (scale, restart,
+//!   extras: [`pod`] (logs, follow, events; exec and port-forward with the
+//!   `exec` feature), [`instance`] (scale, restart,
 //!   rollout status, rollback, CronJob suspend, pods by owner), [`service`]
 //!   (redacting Secrets), [`volume`], [`events`], [`node`] (cordon, drain
 //!   through evictions), [`rbac`], [`namespace`], [`index`] (overview), and
@@ -77,6 +78,8 @@ pub mod discovery;
 pub mod dynamic;
 pub mod error;
 pub mod events;
+#[cfg(feature = "exec")]
+pub mod exec;
 pub mod global;
 pub mod import;
 pub mod index;

@@ -6,6 +6,8 @@ mod common;
 mod apply;
 mod connect;
 mod events;
+#[cfg(feature = "exec")]
+mod exec;
 mod index;
 mod nodes;
 mod pods;
