@@ -5,7 +5,7 @@
 //! - a plain sequential kube-rs loop (parse, discover, server-side apply
 //!   one object after the other), target: overhead ≤ 5% — compared with
 //!   kubepkg at concurrency 1 (like for like) and at its default
-//!   concurrency (16).
+//!   concurrency (16; `KUBEPKG_BENCH_APPLY_CONCURRENCY`).
 //!
 //! Every contender applies the same objects into a fresh namespace of its
 //! own (first apply: all created), then applies them again (all unchanged).
@@ -141,9 +141,15 @@ async fn plain_kube_client() -> kube::Client {
 #[tokio::main]
 async fn main() {
     let n = size("KUBEPKG_BENCH_APPLY_OBJECTS", 1000);
+    let conc = size(
+        "KUBEPKG_BENCH_APPLY_CONCURRENCY",
+        ApplyOptions::default().concurrency,
+    );
     let c = client().await;
     let kube_client = plain_kube_client().await;
-    println!("apply_bundle: {n} objects (ConfigMaps, Secrets, ServiceAccounts, Roles)");
+    println!(
+        "apply_bundle: {n} objects (ConfigMaps, Secrets, ServiceAccounts, Roles); kubepkg concurrency {conc}"
+    );
 
     // Warm up every path (connections, discovery, kubectl's caches).
     let warm = [
@@ -167,12 +173,12 @@ async fn main() {
     .await;
     let [ns_ours, ns_ours1, ns_kubectl, ns_kube] = [&names[0], &names[1], &names[2], &names[3]];
 
-    let t_ours = ours(&c, &bundle(ns_ours, n), 16, Outcome::Created).await;
+    let t_ours = ours(&c, &bundle(ns_ours, n), conc, Outcome::Created).await;
     let t_kubectl = kubectl_apply(&bundle(ns_kubectl, n));
     let t_kube = sequential_kube(&kube_client, &bundle(ns_kube, n)).await;
     let t_ours1 = ours(&c, &bundle(ns_ours1, n), 1, Outcome::Created).await;
 
-    let r_ours = ours(&c, &bundle(ns_ours, n), 16, Outcome::Unchanged).await;
+    let r_ours = ours(&c, &bundle(ns_ours, n), conc, Outcome::Unchanged).await;
     let r_kubectl = kubectl_apply(&bundle(ns_kubectl, n));
     let r_kube = sequential_kube(&kube_client, &bundle(ns_kube, n)).await;
     let r_ours1 = ours(&c, &bundle(ns_ours1, n), 1, Outcome::Unchanged).await;

@@ -149,11 +149,10 @@ where
         None
     }
 
+    /// Errors that retrying cannot fix (Forbidden, NotFound, an event that
+    /// does not decode…) end the stream; transport trouble does not.
     fn fatal(&mut self, e: &Error) -> bool {
-        !matches!(
-            e.kind(),
-            ErrorKind::Unavailable | ErrorKind::Timeout | ErrorKind::Internal
-        ) && !e.is_gone()
+        !matches!(e.kind(), ErrorKind::Unavailable | ErrorKind::Timeout) && !e.is_gone()
     }
 
     fn healthy(&mut self) {
@@ -358,6 +357,9 @@ where
                     let e = Error::from(e);
                     if e.is_gone() {
                         self.need_list = true;
+                    } else if self.fatal(&e) {
+                        self.done = true;
+                        return Some(Err(e));
                     } else if let Some(err) = self.transient(e).await {
                         return Some(Err(err));
                     }
