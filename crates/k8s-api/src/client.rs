@@ -4,9 +4,8 @@
 
 use crate::config::ClusterConfig;
 use crate::discovery::DiscoveryCache;
-use crate::layers::{GuardLayer, RetryPolicy, TokenBucket};
+use crate::layers::{GuardLayer, RetryPolicy, SharedLayer, TokenBucket};
 use crate::{Error, Result};
-use http::Request;
 use k8s_openapi::apimachinery::pkg::version::Info;
 use std::fmt;
 use std::future::Future;
@@ -52,7 +51,7 @@ impl Client {
             timeout: (config.timeout_secs > 0).then(|| Duration::from_secs(config.timeout_secs)),
         };
         let inner = builder
-            .with_layer(&tower::buffer::BufferLayer::<Request<kube::client::Body>>::new(1024))
+            .with_layer(&SharedLayer)
             .with_layer(&guard)
             .with_layer(&tower::retry::RetryLayer::new(RetryPolicy::new(
                 config.max_retries,

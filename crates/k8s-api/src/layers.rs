@@ -68,6 +68,65 @@ fn is_long_running<B>(req: &Request<B>) -> bool {
     })
 }
 
+/// Makes a non-`Clone` service (kube's boxed HTTP stack) shareable, as the
+/// retry layer needs, without a buffer task: each call takes a lock only
+/// to drive the service ready and start the request; responses are awaited
+/// outside the lock, so requests still run concurrently.
+#[derive(Clone)]
+pub(crate) struct SharedLayer;
+
+impl<S> Layer<S> for SharedLayer {
+    type Service = Shared<S>;
+    fn layer(&self, inner: S) -> Shared<S> {
+        Shared {
+            inner: Arc::new(tokio::sync::Mutex::new(inner)),
+        }
+    }
+}
+
+/// See [`SharedLayer`].
+pub(crate) struct Shared<S> {
+    inner: Arc<tokio::sync::Mutex<S>>,
+}
+
+impl<S> Clone for Shared<S> {
+    fn clone(&self) -> Self {
+        Shared {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<S, Req> Service<Req> for Shared<S>
+where
+    S: Service<Req> + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    Req: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = BoxFuture<'static, Result<S::Response, BoxError>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Req) -> Self::Future {
+        let inner = self.inner.clone();
+        Box::pin(async move {
+            let fut = {
+                let mut svc = inner.lock().await;
+                futures::future::poll_fn(|cx| svc.poll_ready(cx))
+                    .await
+                    .map_err(Into::into)?;
+                svc.call(req)
+            };
+            fut.await.map_err(Into::into)
+        })
+    }
+}
+
 /// Rate limit + deadline, one layer.
 #[derive(Clone)]
 pub(crate) struct GuardLayer {
