@@ -159,7 +159,20 @@ const BENCHES: &[Bench] = &[
             krate: "kubepkg-k8s-api",
             bench: "apply_bundle",
         }],
-        pairs: &[],
+        pairs: &[
+            Pair {
+                label: "apply 1,000: kubepkg / kubectl",
+                ours: "k8s_apply/kubepkg",
+                peer: "k8s_apply/kubectl",
+                target: "time ratio ≤ 0.2 (≥ 5× faster)",
+            },
+            Pair {
+                label: "re-apply: kubepkg c=1 / kube-rs loop",
+                ours: "k8s_reapply_median/kubepkg_c1",
+                peer: "k8s_reapply_median/kube_sequential",
+                target: "time ratio ≤ 1.05",
+            },
+        ],
     },
     Bench {
         name: "k8s-list",
@@ -169,7 +182,20 @@ const BENCHES: &[Bench] = &[
             krate: "kubepkg-k8s-api",
             bench: "list_configmaps",
         }],
-        pairs: &[],
+        pairs: &[
+            Pair {
+                label: "list 10k ConfigMaps: time",
+                ours: "k8s_list_cm/kubepkg",
+                peer: "k8s_list_cm/kubectl",
+                target: "time ratio ≤ 0.5",
+            },
+            Pair {
+                label: "list 10k ConfigMaps: peak RSS",
+                ours: "k8s_list_cm_rss/kubepkg",
+                peer: "k8s_list_cm_rss/kubectl",
+                target: "RSS ratio ≤ 0.5",
+            },
+        ],
     },
     Bench {
         name: "k8s-fanout",
@@ -179,7 +205,12 @@ const BENCHES: &[Bench] = &[
             krate: "kubepkg-k8s-api",
             bench: "fan_out",
         }],
-        pairs: &[],
+        pairs: &[Pair {
+            label: "10 clusters / one cluster",
+            ours: "k8s_fan_out/10_clusters",
+            peer: "k8s_fan_out/one_cluster",
+            target: "time ratio ≤ 1.5",
+        }],
     },
 ];
 
@@ -292,7 +323,7 @@ fn run_one(b: &Bench) -> Res {
         let peer = lookup(&m, p.peer);
         match (ours, peer) {
             (Some(Value::Ns(o)), Some(Value::Ns(q))) => println!(
-                "  {:<40} time ratio {:>6.3}  ({} {:.0} ns vs {:.0} ns; target {})",
+                "  {:<40} ratio {:>6.3}  ({} {:.0} vs {:.0}, lower is better; target {})",
                 p.label,
                 o / q,
                 if o <= q {
@@ -387,10 +418,12 @@ fn parse_results(out: &str, m: &mut BTreeMap<String, Value>) {
             continue;
         }
         if let Ok(v) = f[2].parse::<f64>() {
-            let v = if f[3] == "ns" {
-                Value::Ns(v)
-            } else {
+            // Rates ("/s", "MB/s", "msg/s") are higher-is-better; anything
+            // else (ns, bytes of peak RSS) is lower-is-better.
+            let v = if f[3].ends_with("/s") {
                 Value::PerSec(v)
+            } else {
+                Value::Ns(v)
             };
             m.insert(f[1].to_string(), v);
         }
