@@ -327,9 +327,9 @@ fn run_one(b: &Bench) -> Res {
                 p.label,
                 o / q,
                 if o <= q {
-                    "kubepkg faster or equal:"
+                    "kubepkg better or equal:"
                 } else {
-                    "kubepkg slower:"
+                    "kubepkg worse:"
                 },
                 o,
                 q,
