@@ -200,6 +200,24 @@ fn is_first_tier(d: &Doc) -> bool {
 }
 
 /// `(group, kind) -> CRD name` for the CRDs in the bundle.
+/// Namespaces and CRDs first, custom resources of the bundle's own CRDs
+/// last, everything else in between.
+fn split_tiers(docs: Vec<Doc>, crds: &HashMap<(String, String), String>) -> [Vec<Doc>; 3] {
+    let mut tiers: [Vec<Doc>; 3] = Default::default();
+    for d in docs {
+        let tier = if is_first_tier(&d) {
+            TIER_FIRST
+        } else if crds.contains_key(&(group_of(d.api_version()).to_string(), d.kind().to_string()))
+        {
+            TIER_CUSTOM
+        } else {
+            TIER_MIDDLE
+        };
+        tiers[usize::from(tier)].push(d);
+    }
+    tiers
+}
+
 fn bundle_crds(docs: &[Doc]) -> HashMap<(String, String), String> {
     docs.iter()
         .filter(|d| d.kind() == "CustomResourceDefinition")
@@ -546,18 +564,7 @@ async fn apply_inner(client: &Client, input: &str, opts: &ApplyOptions) -> Apply
         report.prune_skipped = Some("prune needs a bundle name".into());
     }
     let crds = bundle_crds(&docs);
-    let mut tiers: [Vec<Doc>; 3] = Default::default();
-    for d in docs {
-        let tier = if is_first_tier(&d) {
-            TIER_FIRST
-        } else if crds.contains_key(&(group_of(d.api_version()).to_string(), d.kind().to_string()))
-        {
-            TIER_CUSTOM
-        } else {
-            TIER_MIDDLE
-        };
-        tiers[usize::from(tier)].push(d);
-    }
+    let tiers = split_tiers(docs, &crds);
     let mut applied_keys: BTreeSet<String> = BTreeSet::new();
     let mut scanned_kinds: BTreeSet<(String, String)> = BTreeSet::new();
     for (tier, docs) in tiers.into_iter().enumerate() {
@@ -801,18 +808,7 @@ pub async fn delete(client: &Client, input: &str, opts: &ApplyOptions) -> ApplyR
         }
     }
     let crds = bundle_crds(&docs);
-    let mut tiers: [Vec<Doc>; 3] = Default::default();
-    for d in docs {
-        let tier = if is_first_tier(&d) {
-            TIER_FIRST
-        } else if crds.contains_key(&(group_of(d.api_version()).to_string(), d.kind().to_string()))
-        {
-            TIER_CUSTOM
-        } else {
-            TIER_MIDDLE
-        };
-        tiers[usize::from(tier)].push(d);
-    }
+    let tiers = split_tiers(docs, &crds);
     let no_label = ApplyOptions {
         bundle: None,
         ..opts.clone()
