@@ -37,18 +37,7 @@ pub fn start(ctx: &Ctx) -> Res {
         ],
         &[],
     )?;
-    let mut last = String::new();
-    if sh::wait_until(Duration::from_secs(60), || match health(ctx) {
-        Ok(_) => true,
-        Err(e) => {
-            last = e;
-            false
-        }
-    }) {
-        Ok(())
-    } else {
-        Err(last)
-    }
+    super::wait_healthy(Duration::from_secs(60), || health(ctx))
 }
 
 pub fn health(ctx: &Ctx) -> Result<String, String> {

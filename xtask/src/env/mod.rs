@@ -111,6 +111,25 @@ impl Ctx {
     }
 }
 
+/// Polls a health check until it passes; the error is its last answer.
+pub fn wait_healthy(
+    limit: std::time::Duration,
+    mut check: impl FnMut() -> Result<String, String>,
+) -> Res {
+    let mut last = String::from("no answer yet");
+    if sh::wait_until(limit, || match check() {
+        Ok(_) => true,
+        Err(e) => {
+            last = e;
+            false
+        }
+    }) {
+        Ok(())
+    } else {
+        Err(last)
+    }
+}
+
 /// chmod.
 pub fn set_mode(p: &std::path::Path, mode: u32) -> Res {
     use std::os::unix::fs::PermissionsExt;

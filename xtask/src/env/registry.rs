@@ -56,18 +56,7 @@ auth:
         &["serve".into(), config.display().to_string()],
         &[],
     )?;
-    let mut last = String::new();
-    if sh::wait_until(Duration::from_secs(30), || match health(ctx) {
-        Ok(_) => true,
-        Err(e) => {
-            last = e;
-            false
-        }
-    }) {
-        Ok(())
-    } else {
-        Err(last)
-    }
+    super::wait_healthy(Duration::from_secs(30), || health(ctx))
 }
 
 pub fn health(ctx: &Ctx) -> Result<String, String> {
