@@ -244,10 +244,8 @@ fn run_one(b: &Bench) -> Res {
     if b.needs_env {
         env::up(&[])?;
     }
-    let mut peers = Vec::new();
     for t in gobuild::PEERS {
         t.ensure()?;
-        peers.push(t);
     }
     let mut m: BTreeMap<String, Value> = BTreeMap::new();
     let mut report: Vec<String> = Vec::new();

@@ -454,10 +454,8 @@ pub fn health(ctx: &Ctx, name: &str) -> Result<String, String> {
             } else {
                 CONTROLLER_MANAGER_PORT
             };
-            let ca = pki(ctx).join("ca.crt");
             // These serve a self-signed certificate of their own.
             let code = sh::http_status(&format!("https://127.0.0.1:{port}/healthz"), &["-k"]);
-            let _ = ca;
             if code == 200 {
                 Ok(format!("healthz on 127.0.0.1:{port}"))
             } else {
