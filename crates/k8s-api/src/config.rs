@@ -142,11 +142,13 @@ pub struct ClusterConfig {
     /// Where the address and credentials come from.
     #[serde(flatten)]
     pub source: ClusterSource,
-    /// Default namespace for namespaced calls (else the kubeconfig's or `default`).
+    /// Default namespace for namespaced calls (else the kubeconfig's or
+    /// `default`). Must be a DNS-1123 label ([`Self::validate`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
     /// Sustained requests per second of the client-side token bucket;
-    /// `0` switches the limiter off.
+    /// `0` switches the limiter off. Otherwise at least
+    /// [`Self::MIN_QPS`] ([`Self::validate`]).
     #[serde(default = "default_qps")]
     pub qps: f32,
     /// Requests that may go out at once before the QPS limit applies.
@@ -155,8 +157,10 @@ pub struct ClusterConfig {
     /// TCP + TLS connect timeout, seconds.
     #[serde(default = "default_connect_timeout")]
     pub connect_timeout_secs: u64,
-    /// Deadline for the response headers of one request, seconds (`0`: none).
-    /// Watches and followed logs are exempt: they are long-running by design.
+    /// Deadline for the response headers of one request, whole seconds
+    /// (`0`: none). Watches and followed logs are exempt: they are
+    /// long-running by design. [`Self::with_timeout`] rounds up, so a
+    /// sub-second timeout never turns into "none".
     #[serde(default = "default_timeout")]
     pub timeout_secs: u64,
     /// Retries of a request answered with 429 / 5xx or failing to connect,
@@ -196,6 +200,11 @@ impl ClusterConfig {
     pub const DEFAULT_QPS: f32 = 500.0;
     /// Default burst of the client-side limiter.
     pub const DEFAULT_BURST: u32 = 1000;
+    /// The smallest non-zero QPS [`Self::validate`] accepts (one request
+    /// every 1000 s). Anything slower is almost certainly a unit mistake,
+    /// and would make callers wait for ages; use `0` to switch the limiter
+    /// off instead.
+    pub const MIN_QPS: f32 = 0.001;
 
     /// A config with the default knobs for `source`.
     pub fn from_source(source: ClusterSource) -> Self {
@@ -286,8 +295,28 @@ impl ClusterConfig {
     }
 
     /// Sets the per-request timeout (`Duration::ZERO`: none).
+    ///
+    /// The config keeps whole seconds ([`Self::timeout_secs`]), so the
+    /// value is rounded *up*: any non-zero timeout below one second becomes
+    /// 1 s (rounding down would turn it into `0`, "no deadline"), and
+    /// 1.2 s becomes 2 s. Huge values (`Duration::MAX` for "no limit" in
+    /// spirit) saturate and never overflow.
+    ///
+    /// ```
+    /// use kubepkg_k8s_api::ClusterConfig;
+    /// use std::time::Duration;
+    ///
+    /// let cfg = ClusterConfig::default().with_timeout(Duration::from_millis(200));
+    /// assert_eq!(cfg.timeout_secs, 1);
+    /// assert_eq!(ClusterConfig::default().with_timeout(Duration::ZERO).timeout_secs, 0);
+    /// ```
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.timeout_secs = timeout.as_secs();
+        let whole = timeout.as_secs();
+        self.timeout_secs = if timeout.subsec_nanos() > 0 {
+            whole.saturating_add(1)
+        } else {
+            whole
+        };
         self
     }
 
@@ -336,10 +365,31 @@ impl ClusterConfig {
     }
 
     /// Checks the knobs (and, for sources carrying text, that it parses)
-    /// without contacting anything.
+    /// without contacting anything: `qps` is `0` or a finite number of at
+    /// least [`Self::MIN_QPS`], `burst` is at least 1 when the limiter is
+    /// on, and the default namespace, when set, is a DNS-1123 label.
+    /// Failures are [`Error::Config`] (kind Invalid).
     pub fn validate(&self) -> Result<()> {
         if !self.qps.is_finite() || self.qps < 0.0 {
             return Err(Error::Config(format!("qps must be >= 0, got {}", self.qps)));
+        }
+        if self.qps > 0.0 && self.qps < Self::MIN_QPS {
+            return Err(Error::Config(format!(
+                "qps {} is below the minimum of {} (one request every {} s); \
+                 use 0 to switch the rate limiter off",
+                self.qps,
+                Self::MIN_QPS,
+                1.0 / Self::MIN_QPS
+            )));
+        }
+        if let Some(ns) = &self.namespace {
+            let problems = kubepkg_util::names::dns1123_label_messages(ns);
+            if !problems.is_empty() {
+                return Err(Error::Config(format!(
+                    "default namespace {ns:?} is invalid: {}",
+                    problems.join("; ")
+                )));
+            }
         }
         if self.qps > 0.0 && self.burst == 0 {
             return Err(Error::Config("burst must be >= 1 when qps is set".into()));
@@ -658,10 +708,53 @@ current-context: ctx-a
             ClusterConfig::token("https://h:1", None, "  "),
             ClusterConfig::kubeconfig_file("/nonexistent/kubeconfig"),
             ClusterConfig::kubeconfig_text(KC).with_rate_limit(-1.0, 1),
+            ClusterConfig::kubeconfig_text(KC).with_rate_limit(f32::NAN, 1),
+            ClusterConfig::kubeconfig_text(KC).with_rate_limit(f32::MIN_POSITIVE, 1),
+            ClusterConfig::kubeconfig_text(KC).with_rate_limit(0.0001, 1),
+            ClusterConfig::kubeconfig_text(KC).with_namespace("Team_A"),
+            ClusterConfig::kubeconfig_text(KC).with_namespace("a/b"),
+            ClusterConfig::kubeconfig_text(KC).with_namespace(""),
         ] {
             let err = cfg.to_kube_config().await.unwrap_err();
             assert_eq!(err.kind(), ErrorKind::Invalid, "{err}");
         }
+    }
+
+    #[tokio::test]
+    async fn rate_limits_at_and_above_the_minimum_are_accepted() {
+        for qps in [0.0, ClusterConfig::MIN_QPS, 0.5, 1e9] {
+            let cfg = ClusterConfig::kubeconfig_text(KC).with_rate_limit(qps, 1);
+            assert!(cfg.validate().is_ok(), "{qps}");
+        }
+        let err = ClusterConfig::kubeconfig_text(KC)
+            .with_rate_limit(1e-6, 1)
+            .validate()
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Invalid);
+        assert!(err.to_string().contains("minimum"), "{err}");
+        let err = ClusterConfig::kubeconfig_text(KC)
+            .with_namespace("ns?x=1")
+            .validate()
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Invalid);
+        assert!(err.to_string().contains("ns?x=1"), "{err}");
+    }
+
+    #[test]
+    fn timeouts_round_up_to_whole_seconds() {
+        let secs = |d: Duration| ClusterConfig::default().with_timeout(d).timeout_secs;
+        assert_eq!(secs(Duration::ZERO), 0, "zero means none");
+        assert_eq!(secs(Duration::from_nanos(1)), 1);
+        assert_eq!(secs(Duration::from_millis(500)), 1);
+        assert_eq!(secs(Duration::from_secs(1)), 1);
+        assert_eq!(secs(Duration::from_millis(1200)), 2);
+        assert_eq!(secs(Duration::from_secs(30)), 30);
+        assert_eq!(secs(Duration::MAX), u64::MAX, "saturates, no overflow");
+        // Still plain seconds on the wire.
+        let json =
+            serde_json::to_value(ClusterConfig::default().with_timeout(Duration::from_millis(10)))
+                .unwrap();
+        assert_eq!(json["timeout_secs"], 1);
     }
 
     #[test]

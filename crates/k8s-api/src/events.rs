@@ -5,8 +5,8 @@
 //! (events written through `events.k8s.io/v1` leave the legacy timestamps
 //! empty), else the creation time.
 
-use crate::resource::ListOptions;
-use crate::{Client, Result};
+use crate::resource::{ListOptions, check_name, escape_field_value};
+use crate::{Client, Error, Result};
 use k8s_openapi::api::core::v1::Event as CoreEvent;
 use k8s_openapi::api::events::v1::Event as EventsV1Event;
 use k8s_openapi::jiff::Timestamp;
@@ -170,24 +170,23 @@ impl Client {
     }
 
     /// Events about one object, newest first.
+    ///
+    /// The reference is checked before anything is sent ([`Error::Invalid`]
+    /// otherwise): the name must be an object name and the kind a kind
+    /// (ASCII letters and digits, e.g. `Pod`); the namespace, when set, a
+    /// DNS-1123 label. Values are escaped into the field selector, so they
+    /// can only ever match, never add requirements.
     pub async fn events_for(&self, obj: &ObjectRef, api: EventApi) -> Result<Vec<EventRecord>> {
         let ns = if obj.namespace.is_empty() {
             "default"
         } else {
             &obj.namespace
         };
-        let (prefix, _) = match api {
-            EventApi::CoreV1 => ("involvedObject", ()),
-            EventApi::EventsV1 => ("regarding", ()),
+        let prefix = match api {
+            EventApi::CoreV1 => "involvedObject",
+            EventApi::EventsV1 => "regarding",
         };
-        let mut sel = vec![
-            format!("{prefix}.name={}", obj.name),
-            format!("{prefix}.kind={}", obj.kind),
-        ];
-        if let Some(uid) = &obj.uid {
-            sel.push(format!("{prefix}.uid={uid}"));
-        }
-        self.events_matching(Some(ns), Some(sel.join(",")), api)
+        self.events_matching(Some(ns), Some(object_selector(prefix, obj)?), api)
             .await
     }
 
@@ -230,9 +229,91 @@ impl Client {
     }
 }
 
+/// The field selector of the events about `obj`, `prefix` naming the
+/// reference field (`involvedObject` or `regarding`).
+fn object_selector(prefix: &str, obj: &ObjectRef) -> Result<String> {
+    check_name(&obj.name).map_err(|e| Error::invalid(format!("event query: object name: {e}")))?;
+    if obj.kind.is_empty() || !obj.kind.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(Error::invalid(format!(
+            "event query: {:?} is not a kind (ASCII letters and digits, e.g. Pod)",
+            obj.kind
+        )));
+    }
+    let mut sel = vec![
+        format!("{prefix}.name={}", escape_field_value(&obj.name)),
+        format!("{prefix}.kind={}", obj.kind),
+    ];
+    if let Some(uid) = obj.uid.as_deref().filter(|u| !u.is_empty()) {
+        sel.push(format!("{prefix}.uid={}", escape_field_value(uid)));
+    }
+    Ok(sel.join(","))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn obj(kind: &str, name: &str, uid: Option<&str>) -> ObjectRef {
+        ObjectRef {
+            namespace: "ns".into(),
+            kind: kind.into(),
+            name: name.into(),
+            uid: uid.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn selectors_escape_values_so_they_cannot_add_requirements() {
+        assert_eq!(
+            object_selector("involvedObject", &obj("Pod", "web-1", Some("u-1"))).unwrap(),
+            "involvedObject.name=web-1,involvedObject.kind=Pod,involvedObject.uid=u-1"
+        );
+        let sel = object_selector(
+            "regarding",
+            &obj("Pod", "x,regarding.kind=Secret", Some("a=b")),
+        )
+        .unwrap();
+        assert_eq!(
+            sel,
+            r"regarding.name=x\,regarding.kind\=Secret,regarding.kind=Pod,regarding.uid=a\=b"
+        );
+        // Split the way the API server does: on unescaped commas only.
+        let mut parts = 0;
+        let mut prev = ' ';
+        for c in sel.chars() {
+            if c == ',' && prev != '\\' {
+                parts += 1;
+            }
+            prev = c;
+        }
+        assert_eq!(parts + 1, 3, "three requirements, no injected one");
+        // An empty uid adds nothing.
+        assert!(
+            !object_selector("x", &obj("Pod", "p", Some("")))
+                .unwrap()
+                .contains("uid")
+        );
+    }
+
+    #[test]
+    fn bad_references_are_invalid() {
+        for (kind, name) in [
+            ("Pod", ""),
+            ("Pod", "a/b"),
+            ("Pod", "a?b"),
+            ("", "p"),
+            ("Pod,x=y", "p"),
+            ("Pod=", "p"),
+            ("P od", "p"),
+        ] {
+            let err = object_selector("involvedObject", &obj(kind, name, None)).unwrap_err();
+            assert_eq!(
+                err.kind(),
+                kubepkg_util::ErrorKind::Invalid,
+                "{kind:?} {name:?}"
+            );
+        }
+    }
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
 
     fn ts(s: &str) -> Timestamp {

@@ -1,12 +1,15 @@
 //! The cluster overview: server version, nodes and their readiness,
 //! namespaces, pod counts by phase, allocatable vs requested CPU / memory per
 //! node (summed exactly with [`Quantity`]), and metrics-server usage when its
-//! API is served (reported as absent otherwise — not an error).
+//! API is served (reported as [`Metrics::Absent`] when it is not installed,
+//! [`Metrics::Unavailable`] when it is registered but not answering — never
+//! an error of the whole overview).
 
 use crate::resource::ListOptions;
 use crate::{Client, Error, Result};
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
 use kube::ResourceExt as _;
+use kubepkg_util::ErrorKind;
 use kubepkg_util::quantity::Quantity;
 use std::collections::{BTreeMap, HashMap};
 
@@ -43,12 +46,32 @@ pub struct NodeSummary {
 }
 
 /// Whether metrics-server's API (`metrics.k8s.io`) is served.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Metrics {
     /// Served; node usage is filled in.
     Available,
-    /// Not installed; usage fields are `None`.
+    /// Not installed (discovery does not know `metrics.k8s.io/v1beta1`);
+    /// usage fields are `None`.
     Absent,
+    /// Registered but not answering: the API server could not reach
+    /// metrics-server (its APIService is unavailable, typically a 503) or
+    /// the call timed out. Usage fields are `None`; the text says why.
+    Unavailable(String),
+}
+
+impl Metrics {
+    /// Whether node usage is included.
+    pub fn is_available(&self) -> bool {
+        matches!(self, Metrics::Available)
+    }
+}
+
+/// Whether a failure of the metrics API means "not answering right now"
+/// rather than a problem of the caller (Forbidden, Invalid…), which stays
+/// an error.
+fn metrics_unavailable(e: &Error) -> bool {
+    matches!(e.kind(), ErrorKind::Unavailable | ErrorKind::Timeout)
 }
 
 /// The cluster overview.
@@ -128,7 +151,8 @@ pub fn pod_requests(p: &Pod) -> Result<(Quantity, Quantity)> {
 
 impl Client {
     /// Builds the overview. Lists nodes, namespaces and pods (paged) and,
-    /// when served, node metrics.
+    /// when served, node metrics. A metrics API that is absent or
+    /// unavailable is reported in [`Overview::metrics`], not as an error.
     pub async fn overview(&self) -> Result<Overview> {
         let info = self.version().await?;
         let nodes: Vec<Node> = self.nodes().list(&ListOptions::default()).await?;
@@ -200,8 +224,12 @@ impl Client {
         })
     }
 
-    /// Node usage from metrics-server; `Metrics::Absent` (and no usage)
-    /// when `metrics.k8s.io` is not served.
+    /// Node usage from metrics-server. No usage, and
+    /// [`Metrics::Absent`] when `metrics.k8s.io` is not served (discovery
+    /// answers 404), [`Metrics::Unavailable`] when it is registered but
+    /// discovery or the list fails as unavailable (e.g. 503 from an
+    /// APIService whose backend is down) or times out. Other failures
+    /// (Forbidden, an unparsable answer…) are errors.
     pub async fn node_metrics(&self) -> Result<(Metrics, HashMap<String, Usage>)> {
         let rk = match self
             .resolve_kind("metrics.k8s.io/v1beta1", "NodeMetrics")
@@ -209,12 +237,26 @@ impl Client {
         {
             Ok(rk) => rk,
             Err(e) if e.is_not_found() => return Ok((Metrics::Absent, HashMap::new())),
+            Err(e) if metrics_unavailable(&e) => {
+                tracing::debug!(error = %e, "metrics.k8s.io is registered but unavailable");
+                return Ok((Metrics::Unavailable(e.to_string()), HashMap::new()));
+            }
             Err(e) => return Err(e),
         };
-        let items = self
+        let items = match self
             .dynamic_for(&rk, None)
             .list(&ListOptions::default())
-            .await?;
+            .await
+        {
+            Ok(items) => items,
+            // Unregistered between discovery and the list.
+            Err(e) if e.is_not_found() => return Ok((Metrics::Absent, HashMap::new())),
+            Err(e) if metrics_unavailable(&e) => {
+                tracing::debug!(error = %e, "metrics.k8s.io is registered but unavailable");
+                return Ok((Metrics::Unavailable(e.to_string()), HashMap::new()));
+            }
+            Err(e) => return Err(e),
+        };
         let mut out = HashMap::new();
         for m in items {
             let usage = &m.data["usage"];
@@ -261,6 +303,17 @@ mod tests {
         let (cpu, mem) = pod_requests(&p).unwrap();
         assert_eq!(cpu, "1010m".parse::<Quantity>().unwrap());
         assert_eq!(mem, "128Mi".parse::<Quantity>().unwrap());
+    }
+
+    #[test]
+    fn only_unavailability_of_the_metrics_api_is_tolerated() {
+        assert!(metrics_unavailable(&Error::Unavailable("503".into())));
+        assert!(metrics_unavailable(&Error::Timeout("slow".into())));
+        assert!(!metrics_unavailable(&Error::invalid("bad")));
+        assert!(!metrics_unavailable(&Error::NotFound("gone".into())));
+        assert!(!metrics_unavailable(&Error::internal("bug")));
+        assert!(Metrics::Available.is_available());
+        assert!(!Metrics::Unavailable("x".into()).is_available());
     }
 
     #[test]

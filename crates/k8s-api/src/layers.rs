@@ -1,7 +1,9 @@
 //! The tower layers kubepkg puts on top of kube's HTTP stack: a token-bucket
 //! rate limiter, a per-request deadline that exempts long-running requests,
 //! and a retry policy for 429 / 5xx / connection failures with exponential
-//! backoff honoring `Retry-After`.
+//! backoff honoring `Retry-After`. Evictions are never retried here: a 429
+//! on an eviction is a PodDisruptionBudget's verdict, and the caller (the
+//! drain loop) decides when to ask again.
 
 use crate::error::RequestTimedOut;
 use futures::future::BoxFuture;
@@ -33,6 +35,10 @@ impl TokenBucket {
     }
 
     /// How long the caller must wait for the token it just reserved.
+    /// Never panics: a wait too long to represent (a vanishingly small
+    /// `qps`) saturates to [`Duration::MAX`], which tokio's timer treats as
+    /// "far future". [`crate::ClusterConfig::validate`] rejects such rates
+    /// before a bucket is built.
     pub(crate) fn reserve(&self) -> Duration {
         let now = Instant::now();
         let mut st = match self.state.lock() {
@@ -46,7 +52,9 @@ impl TokenBucket {
         if st.0 >= 0.0 {
             Duration::ZERO
         } else {
-            Duration::from_secs_f64(-st.0 / self.qps)
+            // `-st.0 / qps` is +inf for a subnormal qps and NaN for qps 0;
+            // neither may reach `from_secs_f64`, which panics.
+            Duration::try_from_secs_f64(-st.0 / self.qps).unwrap_or(Duration::MAX)
         }
     }
 
@@ -66,6 +74,23 @@ fn is_long_running<B>(req: &Request<B>) -> bool {
         q.split('&')
             .any(|kv| matches!(kv, "watch=true" | "watch=1" | "follow=true" | "follow=1"))
     })
+}
+
+/// Whether a request is a pod eviction (`POST …/pods/{name}/eviction`).
+/// The retry policy leaves these alone: the API server answers 429 with
+/// `Retry-After: 10` while a PodDisruptionBudget blocks the eviction, and
+/// retrying that here would hide the verdict from the caller for up to
+/// `max_retries` × 10 s (kubectl's drain and kubepkg's retry it in their
+/// own loop, on their own interval and deadline).
+fn is_eviction<B>(req: &Request<B>) -> bool {
+    if req.method() != Method::POST {
+        return false;
+    }
+    let mut segments = req.uri().path().trim_end_matches('/').rsplit('/');
+    matches!(
+        (segments.next(), segments.next(), segments.next()),
+        (Some("eviction"), Some(name), Some("pods")) if !name.is_empty()
+    )
 }
 
 /// Makes a non-`Clone` service (kube's boxed HTTP stack) shareable, as the
@@ -194,7 +219,8 @@ where
 /// Retries of a request: 429 and 503 always (the server did not process
 /// it); 500 / 502 / 504 and transport failures only for idempotent
 /// requests (GET, HEAD, PUT, DELETE, server-side apply PATCH); a refused
-/// connection always (nothing was sent).
+/// connection always (nothing was sent). Pod evictions are never retried
+/// (see [`is_eviction`]): their caller owns the retry loop.
 #[derive(Clone)]
 pub(crate) struct RetryPolicy {
     pub(crate) max_retries: u32,
@@ -274,7 +300,7 @@ impl<R> tower::retry::Policy<Request<kube::client::Body>, Response<R>, BoxError>
         req: &mut Request<kube::client::Body>,
         result: &mut Result<Response<R>, BoxError>,
     ) -> Option<Self::Future> {
-        if self.attempt >= self.max_retries {
+        if self.attempt >= self.max_retries || is_eviction(req) {
             return None;
         }
         let idem = self.idempotent || idempotent(req);
@@ -356,6 +382,64 @@ mod tests {
             assert_eq!(b.reserve(), Duration::ZERO);
         }
         assert!(b.reserve() > Duration::ZERO);
+    }
+
+    #[test]
+    fn a_tiny_rate_does_not_panic() {
+        for qps in [f32::MIN_POSITIVE, 1e-45, 1e-30] {
+            let b = TokenBucket::new(qps, 1);
+            assert_eq!(b.reserve(), Duration::ZERO, "the burst token");
+            // The next token is ages away: a long wait, never a panic.
+            let w = b.reserve();
+            assert!(w > Duration::from_secs(1_000_000), "{qps}: {w:?}");
+        }
+        let b = TokenBucket::new(f32::MIN_POSITIVE / 1e6, 1);
+        b.reserve();
+        assert_eq!(
+            b.reserve(),
+            Duration::MAX,
+            "an unrepresentable wait saturates"
+        );
+    }
+
+    #[test]
+    fn evictions_are_recognised() {
+        let evict = Request::post("/api/v1/namespaces/a/pods/web-1/eviction?")
+            .body(())
+            .unwrap();
+        assert!(is_eviction(&evict));
+        for (method, uri) in [
+            ("GET", "/api/v1/namespaces/a/pods/web-1/eviction"),
+            ("POST", "/api/v1/namespaces/a/pods"),
+            ("POST", "/api/v1/namespaces/a/configmaps/eviction"),
+            ("POST", "/apis/x.io/v1/namespaces/a/widgets/w/eviction"),
+        ] {
+            let r = Request::builder().method(method).uri(uri).body(()).unwrap();
+            assert!(!is_eviction(&r), "{method} {uri}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn policy_leaves_a_blocked_eviction_to_the_caller() {
+        use tower::retry::Policy;
+        let mut p = RetryPolicy::new(4);
+        let mut evict = Request::post("/api/v1/namespaces/a/pods/p/eviction")
+            .body(kube::client::Body::empty())
+            .unwrap();
+        let mut blocked: Result<Response<()>, BoxError> = Ok(Response::builder()
+            .status(429)
+            .header("retry-after", "10")
+            .body(())
+            .unwrap());
+        assert!(p.retry(&mut evict, &mut blocked).is_none());
+        let mut down: Result<Response<()>, BoxError> =
+            Ok(Response::builder().status(503).body(()).unwrap());
+        assert!(p.retry(&mut evict, &mut down).is_none());
+        // The same answer to any other POST is retried.
+        let mut create = Request::post("/api/v1/namespaces/a/pods")
+            .body(kube::client::Body::empty())
+            .unwrap();
+        assert!(p.retry(&mut create, &mut blocked).is_some());
     }
 
     #[test]

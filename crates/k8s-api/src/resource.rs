@@ -2,6 +2,34 @@
 //! pages, one page, or a lazy stream following continue tokens), get,
 //! create, server-side apply, merge patch, delete — each call in a tracing
 //! span and mapped to kubepkg's [`Error`].
+//!
+//! # Input checks
+//!
+//! kube formats namespaces and names into the request path unescaped, so
+//! every call checks them before anything is sent:
+//!
+//! - object names must be usable as a path segment: not empty, `.` or
+//!   `..`, no `/` or `%` (the API server's path-segment rules), no `?`,
+//!   `#`, whitespace or control characters (which kube would send
+//!   unescaped), at most 253 bytes; kind-specific rules stay the API
+//!   server's to enforce;
+//! - namespaces must be DNS-1123 labels, as the API server requires.
+//!
+//! The handle constructors ([`Client::namespaced`], `client.pods(ns)`,
+//! `client.config_maps(ns)`…) stay infallible so they chain nicely: a bad
+//! namespace is reported as [`Error::Invalid`] by every call made through
+//! the handle, and nothing leaves the process.
+//!
+//! ```no_run
+//! # async fn demo(client: kubepkg_k8s_api::Client) {
+//! use k8s_openapi::api::core::v1::ConfigMap;
+//! use kubepkg_util::ErrorKind;
+//!
+//! let cms = client.namespaced::<ConfigMap>("team-a/../kube-system");
+//! let err = cms.get("settings").await.unwrap_err();
+//! assert_eq!(err.kind(), ErrorKind::Invalid);
+//! # }
+//! ```
 
 use crate::{Client, Error, Result};
 use futures::stream::{self, BoxStream, StreamExt as _};
@@ -13,6 +41,13 @@ use std::fmt::Debug;
 
 /// The field manager kubepkg uses for server-side apply unless told otherwise.
 pub const FIELD_MANAGER: &str = "kubepkg";
+
+/// What the kube `Api` of a handle with an invalid namespace is bound to
+/// instead of that namespace. A space is not allowed in a URI, so kube
+/// fails to build any request through it (an Invalid error, nothing
+/// sent): a defence in depth for code that uses [`Resources::api`]
+/// directly rather than the checked calls of [`Resources`].
+const UNUSABLE_NAMESPACE: &str = "invalid namespace";
 
 /// Options of a list call.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -34,7 +69,8 @@ impl ListOptions {
         }
     }
 
-    /// Adds a field selector.
+    /// Adds a field selector. Values taken from input should go through
+    /// [`escape_field_value`].
     pub fn fields(mut self, selector: impl Into<String>) -> Self {
         self.field_selector = Some(selector.into());
         self
@@ -147,14 +183,23 @@ impl<K> Debug for Resources<K> {
 
 impl Client {
     /// A namespaced resource type in `namespace`.
+    ///
+    /// Infallible: when `namespace` is not a DNS-1123 label every call on
+    /// the handle answers [`Error::Invalid`] without sending anything (see
+    /// the [module docs](crate::resource#input-checks)).
     pub fn namespaced<K>(&self, namespace: &str) -> Resources<K>
     where
         K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
         K::DynamicType: Default,
     {
+        let bound = if check_namespace(namespace).is_ok() {
+            namespace
+        } else {
+            UNUSABLE_NAMESPACE
+        };
         Resources {
             client: self.clone(),
-            api: Api::namespaced(self.kube().clone(), namespace),
+            api: Api::namespaced(self.kube().clone(), bound),
             namespace: Some(namespace.to_string()),
             kind: std::sync::Arc::from(K::kind(&Default::default()).as_ref()),
         }
@@ -193,14 +238,26 @@ where
         &self.client
     }
 
-    /// The namespace, when the handle is bound to one.
+    /// The namespace, when the handle is bound to one (as given, even when
+    /// it is invalid).
     pub fn namespace(&self) -> Option<&str> {
         self.namespace.as_deref()
     }
 
-    /// The kube `Api` underneath.
+    /// The kube `Api` underneath. Calls through it skip kubepkg's name
+    /// checks; when the handle's namespace is invalid, kube fails to build
+    /// any request through it.
     pub fn api(&self) -> &Api<K> {
         &self.api
+    }
+
+    /// Checks the handle's namespace (a DNS-1123 label), so that no call
+    /// goes out with a namespace that would be misread as part of a path.
+    pub(crate) fn check_scope(&self) -> Result<()> {
+        match &self.namespace {
+            Some(ns) => check_namespace(ns),
+            None => Ok(()),
+        }
     }
 
     /// The kind this handle serves.
@@ -224,6 +281,7 @@ where
         opts: &ListOptions,
         continue_token: Option<String>,
     ) -> Result<Page<K>> {
+        self.check_scope()?;
         let lp = opts.to_params(continue_token);
         let list = self
             .client
@@ -277,6 +335,7 @@ where
 
     /// One object by name.
     pub async fn get(&self, name: &str) -> Result<K> {
+        self.check_scope()?;
         check_name(name)?;
         self.client
             .run("get", &self.target(Some(name)), self.api.get(name))
@@ -294,6 +353,7 @@ where
 
     /// Creates `obj` (AlreadyExists when it exists).
     pub async fn create(&self, obj: &K) -> Result<K> {
+        self.check_scope()?;
         let name = obj.meta().name.clone().unwrap_or_default();
         self.client
             .run(
@@ -307,6 +367,7 @@ where
     /// Replaces `obj` (its resourceVersion guards against lost updates:
     /// Conflict when someone else changed it first).
     pub async fn replace(&self, obj: &K) -> Result<K> {
+        self.check_scope()?;
         let name = obj.meta().name.clone().unwrap_or_default();
         check_name(&name)?;
         self.client
@@ -321,6 +382,7 @@ where
     /// Server-side apply of `obj` with `field_manager` (`force` takes over
     /// fields owned by other managers).
     pub async fn apply(&self, obj: &K, field_manager: &str, force: bool) -> Result<K> {
+        self.check_scope()?;
         let name = obj.meta().name.clone().unwrap_or_default();
         check_name(&name)?;
         let mut pp = PatchParams::apply(field_manager);
@@ -336,6 +398,7 @@ where
 
     /// JSON merge patch.
     pub async fn merge_patch(&self, name: &str, patch: &serde_json::Value) -> Result<K> {
+        self.check_scope()?;
         check_name(name)?;
         self.client
             .run(
@@ -349,6 +412,7 @@ where
 
     /// Strategic merge patch (built-in kinds only).
     pub async fn strategic_patch(&self, name: &str, patch: &serde_json::Value) -> Result<K> {
+        self.check_scope()?;
         check_name(name)?;
         self.client
             .run(
@@ -363,6 +427,7 @@ where
     /// Deletes one object. Returns `true` when the object is gone or going,
     /// `false` when it did not exist.
     pub async fn delete(&self, name: &str, opts: &DeleteOptions) -> Result<bool> {
+        self.check_scope()?;
         check_name(name)?;
         let res = self
             .client
@@ -379,14 +444,16 @@ where
         }
     }
 
-    /// Waits until `name` no longer exists (polling every 200 ms), up to `timeout`.
+    /// Waits until `name` no longer exists (polling every 200 ms), up to
+    /// `timeout`. A timeout too large to add to the clock
+    /// (`Duration::MAX`) means no limit.
     pub async fn wait_deleted(&self, name: &str, timeout: std::time::Duration) -> Result<()> {
-        let deadline = tokio::time::Instant::now() + timeout;
+        let deadline = deadline_after(timeout);
         loop {
             if self.get_opt(name).await?.is_none() {
                 return Ok(());
             }
-            if tokio::time::Instant::now() >= deadline {
+            if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
                 return Err(Error::Timeout(format!(
                     "{} still exists after {timeout:?}",
                     self.target(Some(name))
@@ -396,14 +463,16 @@ where
         }
     }
 
-    /// Polls `get(name)` until `done` returns `Some`, up to `timeout`.
+    /// Polls `get(name)` until `done` returns `Some`, up to `timeout`. A
+    /// timeout too large to add to the clock (`Duration::MAX`) means no
+    /// limit.
     pub async fn wait_for<T>(
         &self,
         name: &str,
         timeout: std::time::Duration,
         mut done: impl FnMut(&K) -> Option<T>,
     ) -> Result<T> {
-        let deadline = tokio::time::Instant::now() + timeout;
+        let deadline = deadline_after(timeout);
         let mut delay = std::time::Duration::from_millis(100);
         loop {
             if let Some(obj) = self.get_opt(name).await?
@@ -411,7 +480,7 @@ where
             {
                 return Ok(t);
             }
-            if tokio::time::Instant::now() >= deadline {
+            if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
                 return Err(Error::Timeout(format!(
                     "{} did not reach the awaited state within {timeout:?}",
                     self.target(Some(name))
@@ -423,26 +492,77 @@ where
     }
 }
 
-/// Rejects names that cannot be a path segment of the API (empty, `.`,
-/// `..`, containing `/`, `%`, whitespace or control characters, longer than
-/// 253), so such input never leaves the process. Kind-specific rules
-/// (DNS-1123 and friends) are the API server's to enforce: it answers
-/// Invalid and changes nothing.
+/// The deadline `timeout` from now; `None` (no deadline) when the sum does
+/// not fit the clock, as for `Duration::MAX`.
+pub(crate) fn deadline_after(timeout: std::time::Duration) -> Option<tokio::time::Instant> {
+    tokio::time::Instant::now().checked_add(timeout)
+}
+
+/// Rejects names that cannot be a path segment of the API, so such input
+/// never leaves the process: the API server's own path-segment rules
+/// (not `.` or `..`, no `/` or `%`), plus what kube would misread because
+/// it does not escape names (`?` starts a query, `#` a fragment), plus
+/// empty names, whitespace, control characters and more than 253 bytes.
+/// Kind-specific rules (DNS-1123 and friends) are the API server's to
+/// enforce: it answers Invalid and changes nothing.
 pub(crate) fn check_name(name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name != "."
-        && name != ".."
-        && name.len() <= 253
-        && !name
-            .chars()
-            .any(|c| c == '/' || c == '%' || c.is_whitespace() || c.is_control());
-    if ok {
+    let problem = if name.is_empty() {
+        Some("may not be empty")
+    } else if name == "." || name == ".." {
+        Some("may not be '.' or '..'")
+    } else if name.len() > 253 {
+        Some("must be no more than 253 bytes")
+    } else if name.contains(['/', '%']) {
+        Some("may not contain '/' or '%'")
+    } else if name.contains(['?', '#']) {
+        Some("may not contain '?' or '#'")
+    } else if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        Some("may not contain whitespace or control characters")
+    } else {
+        None
+    };
+    match problem {
+        None => Ok(()),
+        Some(p) => Err(Error::invalid(format!(
+            "{name:?} is not a valid object name: it {p}"
+        ))),
+    }
+}
+
+/// Rejects namespaces that are not DNS-1123 labels (the API server's rule
+/// for namespace names), with the API server's wording.
+pub(crate) fn check_namespace(namespace: &str) -> Result<()> {
+    let problems = kubepkg_util::names::dns1123_label_messages(namespace);
+    if problems.is_empty() {
         Ok(())
     } else {
         Err(Error::invalid(format!(
-            "{name:?} is not a valid object name"
+            "{namespace:?} is not a valid namespace: {}",
+            problems.join("; ")
         )))
     }
+}
+
+/// Escapes a value for a field selector the way apimachinery's
+/// `fields.EscapeValue` does (`\` → `\\`, `,` → `\,`, `=` → `\=`), so a
+/// value taken from input stays one value: `a,b=c` cannot add a
+/// requirement.
+///
+/// ```
+/// use kubepkg_k8s_api::resource::escape_field_value;
+///
+/// assert_eq!(escape_field_value("web-1"), "web-1");
+/// assert_eq!(escape_field_value(r"a,b=c\d"), r"a\,b\=c\\d");
+/// ```
+pub fn escape_field_value(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        if matches!(c, '\\' | ',' | '=') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -453,9 +573,70 @@ mod tests {
     fn names_are_checked() {
         assert!(check_name("web-1").is_ok());
         assert!(check_name("system:aggregate-to-admin").is_ok());
-        for bad in ["", ".", "..", "a/b", "a b", "a%2f", &"x".repeat(254)] {
-            assert!(check_name(bad).is_err(), "{bad:?}");
+        assert!(
+            check_name("a.b_c=d,e").is_ok(),
+            "the server judges the rest"
+        );
+        for bad in [
+            "",
+            ".",
+            "..",
+            "a/b",
+            "a b",
+            "a%2f",
+            "a?dryRun=All",
+            "x#frag",
+            "?",
+            "#",
+            "tab\t",
+            &"x".repeat(254),
+        ] {
+            let err = check_name(bad).unwrap_err();
+            assert_eq!(err.kind(), kubepkg_util::ErrorKind::Invalid, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn namespaces_must_be_dns1123_labels() {
+        for ok in ["default", "kube-system", "a", "team-1", &"n".repeat(63)] {
+            assert!(check_namespace(ok).is_ok(), "{ok:?}");
+        }
+        for bad in [
+            "",
+            "Team",
+            "a/b",
+            "..",
+            "a?x=1",
+            "a#b",
+            "a.b",
+            "-a",
+            "a-",
+            "a%2f",
+            &"n".repeat(64),
+        ] {
+            let err = check_namespace(bad).unwrap_err();
+            assert_eq!(err.kind(), kubepkg_util::ErrorKind::Invalid, "{bad:?}");
+            assert!(err.to_string().contains("namespace"), "{err}");
+        }
+    }
+
+    #[test]
+    fn field_values_are_escaped_like_apimachinery() {
+        assert_eq!(escape_field_value(""), "");
+        assert_eq!(escape_field_value("plain.name-1"), "plain.name-1");
+        assert_eq!(escape_field_value("a,b"), "a\\,b");
+        assert_eq!(escape_field_value("a=b"), "a\\=b");
+        assert_eq!(escape_field_value("a\\b"), "a\\\\b");
+        assert_eq!(
+            escape_field_value("x,involvedObject.kind=Secret"),
+            "x\\,involvedObject.kind\\=Secret"
+        );
+    }
+
+    #[tokio::test]
+    async fn huge_timeouts_mean_no_deadline() {
+        assert!(deadline_after(std::time::Duration::MAX).is_none());
+        assert!(deadline_after(std::time::Duration::from_secs(5)).is_some());
     }
 
     #[test]

@@ -239,6 +239,316 @@ async fn a_refused_connection_is_unavailable() {
     assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
 }
 
+/// Decodes `%XX` escapes (and `+`) of a query string value.
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' if i + 2 < b.len() => {
+                let hex = std::str::from_utf8(&b[i + 1..i + 3]).expect("ascii");
+                out.push(u8::from_str_radix(hex, 16).expect("hex"));
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).expect("utf-8")
+}
+
+/// The decoded value of query parameter `key` of a request line.
+fn query_param(request_line: &str, key: &str) -> Option<String> {
+    let target = request_line.split(' ').nth(1)?;
+    let (_, query) = target.split_once('?')?;
+    query.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=')?;
+        (k == key).then(|| percent_decode(v))
+    })
+}
+
+#[tokio::test]
+async fn a_blocked_eviction_is_left_to_the_caller_not_retried() {
+    // What the API server answers while a PodDisruptionBudget blocks it.
+    let mut blocked = reply(429, &status_body(429, "TooManyRequests"));
+    blocked.headers.push(("retry-after", "10".into()));
+    let (url, seen) = server(vec![blocked]).await;
+    let c = connect(&cfg(&url)).await.expect("client");
+    let start = Instant::now();
+    let err: kubepkg_k8s_api::Error = c
+        .pods("d")
+        .api()
+        .evict("p", &Default::default())
+        .await
+        .unwrap_err()
+        .into();
+    assert_eq!(err.api().map(|f| f.code), Some(429), "{err}");
+    assert_eq!(seen.lock().expect("lock").len(), 1, "not retried");
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "Retry-After honoured: {:?}",
+        start.elapsed()
+    );
+}
+
+const NODE: &str =
+    r#"{"apiVersion":"v1","kind":"Node","metadata":{"name":"n1","resourceVersion":"1"}}"#;
+
+fn managed_pod(name: &str) -> String {
+    format!(
+        r#"{{"metadata":{{"name":"{name}","namespace":"d","uid":"uid-{name}","ownerReferences":[{{"apiVersion":"apps/v1","kind":"ReplicaSet","name":"rs","uid":"rs-1","controller":true}}]}},"spec":{{"nodeName":"n1","containers":[{{"name":"c","image":"busybox"}}]}},"status":{{"phase":"Running"}}}}"#
+    )
+}
+
+#[tokio::test]
+async fn a_blocked_drain_stops_at_its_timeout_and_keeps_what_it_evicted() {
+    let pods = format!(
+        r#"{{"apiVersion":"v1","kind":"PodList","metadata":{{"resourceVersion":"5"}},"items":[{},{}]}}"#,
+        managed_pod("a"),
+        managed_pod("b")
+    );
+    let mut blocked = reply(429, &status_body(429, "TooManyRequests"));
+    blocked.headers.push(("retry-after", "10".into()));
+    // One eviction at a time, so the script's order is the drain's.
+    let (url, seen) = server(vec![
+        reply(200, NODE),  // get node
+        reply(200, &pods), // pods on it
+        reply(200, NODE),  // cordon
+        reply(
+            201,
+            r#"{"kind":"Status","apiVersion":"v1","status":"Success","code":201}"#,
+        ), // evict a
+        reply(404, &status_body(404, "NotFound")), // a is gone
+        blocked,           // evict b, forever
+    ])
+    .await;
+    let c = connect(&cfg(&url)).await.expect("client");
+    let opts = kubepkg_k8s_api::node::DrainOptions {
+        timeout: Duration::from_secs(3),
+        retry_interval: Duration::from_millis(400),
+        concurrency: 1,
+        ..Default::default()
+    };
+    let start = Instant::now();
+    let err = c.nodes().drain("n1", &opts).await.unwrap_err();
+    let took = start.elapsed();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert!(err.to_string().contains("blocked"), "{err}");
+    assert!(
+        took < opts.timeout + opts.retry_interval + Duration::from_secs(1),
+        "the drain overshot its timeout: {took:?}"
+    );
+    assert!(
+        took >= Duration::from_millis(2500),
+        "gave up early: {took:?}"
+    );
+    assert_eq!(err.report.evicted, ["d/a"], "{err:?}");
+    let failed: Vec<&str> = err.failed.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(failed, ["d/b"]);
+    assert!(err.cordoned);
+    let seen = seen.lock().expect("lock").clone();
+    let evictions = seen
+        .iter()
+        .filter(|l| l.starts_with("POST") && l.contains("/pods/b/eviction"))
+        .count();
+    // Every ~400 ms for ~3 s, one request each time: the drain's own loop.
+    assert!(
+        (5..=9).contains(&evictions),
+        "{evictions} evictions: {seen:?}"
+    );
+    // `?` into the crate's error keeps the kind.
+    let plain: kubepkg_k8s_api::Error = err.into();
+    assert_eq!(plain.kind(), ErrorKind::Timeout);
+}
+
+#[tokio::test]
+async fn huge_timeouts_mean_no_limit_and_do_not_panic() {
+    let cm = r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a","namespace":"d"}}"#;
+    let (url, _) = server(vec![
+        reply(200, cm),
+        reply(404, &status_body(404, "NotFound")),
+    ])
+    .await;
+    let c = connect(&cfg(&url)).await.expect("client");
+    let cms = c.config_maps("d");
+    cms.wait_for("a", Duration::MAX, |_| Some(()))
+        .await
+        .expect("found at once");
+    cms.wait_deleted("a", Duration::MAX)
+        .await
+        .expect("gone at once");
+
+    let empty =
+        r#"{"apiVersion":"v1","kind":"PodList","metadata":{"resourceVersion":"1"},"items":[]}"#;
+    let (url, _) = server(vec![reply(200, NODE), reply(200, empty), reply(200, NODE)]).await;
+    let c = connect(&cfg(&url)).await.expect("client");
+    let report = c
+        .nodes()
+        .drain(
+            "n1",
+            &kubepkg_k8s_api::node::DrainOptions {
+                timeout: Duration::MAX,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("nothing to evict");
+    assert!(report.evicted.is_empty());
+}
+
+#[tokio::test]
+async fn a_sub_second_timeout_still_bounds_a_request() {
+    let mut hang = reply(200, "");
+    hang.hang = true;
+    let (url, _) = server(vec![hang]).await;
+    let c = connect(
+        &cfg(&url)
+            .with_timeout(Duration::from_millis(300))
+            .with_max_retries(0),
+    )
+    .await
+    .expect("client");
+    // Rounded down, 300 ms used to mean "no deadline": the call would hang.
+    let res = tokio::time::timeout(Duration::from_secs(10), c.version()).await;
+    let err = res.expect("the request deadline applied").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+}
+
+#[tokio::test]
+async fn an_absurd_rate_limit_is_rejected_up_front() {
+    let err = connect(&cfg("http://127.0.0.1:1").with_rate_limit(1e-9, 1))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Invalid, "{err}");
+    assert!(err.to_string().contains("qps"), "{err}");
+}
+
+#[tokio::test]
+async fn bad_names_and_namespaces_never_leave_the_process() {
+    use kubepkg_k8s_api::events::{EventApi, ObjectRef};
+    use kubepkg_k8s_api::pod::LogOptions;
+    let (url, seen) = server(vec![reply(200, VERSION)]).await;
+    let c = connect(&cfg(&url)).await.expect("client");
+    let invalid = |r: Result<(), kubepkg_k8s_api::Error>, what: &str| match r {
+        Err(e) => assert_eq!(e.kind(), ErrorKind::Invalid, "{what}: {e}"),
+        Ok(()) => panic!("{what} was accepted"),
+    };
+    for ns in ["kube-system/secrets", "a?b", "a#b", "..", "Team", ""] {
+        let cms = c.config_maps(ns);
+        assert_eq!(cms.namespace(), Some(ns));
+        invalid(cms.get("x").await.map(drop), &format!("get in {ns:?}"));
+        invalid(
+            cms.list(&Default::default()).await.map(drop),
+            &format!("list in {ns:?}"),
+        );
+        invalid(
+            cms.delete("x", &Default::default()).await.map(drop),
+            &format!("delete in {ns:?}"),
+        );
+        invalid(
+            cms.merge_patch("x", &serde_json::json!({})).await.map(drop),
+            &format!("patch in {ns:?}"),
+        );
+        let mut obj = k8s_openapi::api::core::v1::ConfigMap::default();
+        obj.metadata.name = Some("x".into());
+        invalid(
+            cms.create(&obj).await.map(drop),
+            &format!("create in {ns:?}"),
+        );
+        // Calls that go straight to kube's Api fail too, locally.
+        invalid(
+            c.pods(ns).logs("p", &LogOptions::default()).await.map(drop),
+            &format!("logs in {ns:?}"),
+        );
+        let raw = c.config_maps(ns).api().get("x").await;
+        assert!(raw.is_err(), "raw get in {ns:?} was sent");
+        invalid(
+            c.namespace_events(ns, EventApi::CoreV1).await.map(drop),
+            &format!("events of {ns:?}"),
+        );
+    }
+    let cms = c.config_maps("d");
+    for name in ["x?dryRun=All", "x#frag", "a/b", "..", ""] {
+        invalid(cms.get(name).await.map(drop), &format!("get {name:?}"));
+        invalid(
+            cms.delete(name, &Default::default()).await.map(drop),
+            &format!("delete {name:?}"),
+        );
+    }
+    for obj in [
+        ObjectRef {
+            namespace: "d".into(),
+            kind: "Pod,involvedObject.kind=Secret".into(),
+            name: "p".into(),
+            uid: None,
+        },
+        ObjectRef {
+            namespace: "d?x".into(),
+            kind: "Pod".into(),
+            name: "p".into(),
+            uid: None,
+        },
+        ObjectRef {
+            namespace: "d".into(),
+            kind: "Pod".into(),
+            name: String::new(),
+            uid: None,
+        },
+    ] {
+        invalid(
+            c.events_for(&obj, EventApi::CoreV1).await.map(drop),
+            &format!("events for {obj:?}"),
+        );
+    }
+    assert!(
+        seen.lock().expect("lock").is_empty(),
+        "requests went out: {:?}",
+        seen.lock().expect("lock")
+    );
+}
+
+#[tokio::test]
+async fn event_queries_escape_field_selector_values() {
+    use kubepkg_k8s_api::events::{EventApi, ObjectRef};
+    let empty =
+        r#"{"apiVersion":"v1","kind":"EventList","metadata":{"resourceVersion":"1"},"items":[]}"#;
+    let empty_v1 = r#"{"apiVersion":"events.k8s.io/v1","kind":"EventList","metadata":{"resourceVersion":"1"},"items":[]}"#;
+    let (url, seen) = server(vec![reply(200, empty), reply(200, empty_v1)]).await;
+    let c = connect(&cfg(&url)).await.expect("client");
+    let obj = ObjectRef {
+        namespace: "d".into(),
+        kind: "Pod".into(),
+        name: r"x,involvedObject.kind=Secret\".into(),
+        uid: Some("u=1".into()),
+    };
+    c.events_for(&obj, EventApi::CoreV1).await.expect("core");
+    c.events_for(&obj, EventApi::EventsV1).await.expect("v1");
+    let seen = seen.lock().expect("lock").clone();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!(
+        query_param(&seen[0], "fieldSelector").as_deref(),
+        Some(
+            r"involvedObject.name=x\,involvedObject.kind\=Secret\\,involvedObject.kind=Pod,involvedObject.uid=u\=1"
+        ),
+        "{seen:?}"
+    );
+    assert!(seen[0].contains("/api/v1/namespaces/d/events"), "{seen:?}");
+    assert_eq!(
+        query_param(&seen[1], "fieldSelector").as_deref(),
+        Some(
+            r"regarding.name=x\,involvedObject.kind\=Secret\\,regarding.kind=Pod,regarding.uid=u\=1"
+        ),
+        "{seen:?}"
+    );
+}
+
 mod spans {
     use super::*;
     use std::sync::atomic::{AtomicU64, Ordering};
@@ -292,11 +602,26 @@ mod spans {
     async fn every_call_runs_in_a_span_naming_backend_operation_and_target() {
         static CAPTURE: std::sync::OnceLock<Capture> = std::sync::OnceLock::new();
         let cap: &'static Capture = CAPTURE.get_or_init(Capture::default);
-        let _guard = tracing::subscriber::set_default(cap);
         let cm =
             r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x","namespace":"ns"}}"#;
-        let (url, _) = server(vec![reply(200, VERSION), reply(200, cm)]).await;
+        let (url, _) = server(vec![
+            reply(200, VERSION),
+            reply(200, cm),
+            reply(200, VERSION),
+            reply(200, cm),
+        ])
+        .await;
         let c = connect(&cfg(&url)).await.expect("client");
+        // Warm up before installing the subscriber. With a single (scoped)
+        // dispatcher, tracing-core computes the interest of a callsite
+        // first hit on another thread from *that* thread's subscriber
+        // (none: "never"), and caches it for everyone. Other tests of this
+        // binary hit the `k8s` span concurrently; making sure it is
+        // registered before `set_default` lets the interest rebuild that
+        // `set_default` triggers decide for it, deterministically.
+        c.version().await.expect("version");
+        c.config_maps("ns").get("x").await.expect("get");
+        let _guard = tracing::subscriber::set_default(cap);
         c.version().await.expect("version");
         c.config_maps("ns").get("x").await.expect("get");
         let spans = cap.spans.lock().expect("lock").clone();

@@ -126,6 +126,15 @@ async fn cordon_uncordon_and_drain_respecting_a_disruption_budget() {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Invalid, "{err}");
     assert!(err.to_string().contains("bare"), "{err}");
+    assert!(!err.cordoned, "{err:?}");
+    assert!(err.report.evicted.is_empty(), "{err:?}");
+    let bare_key = format!("{}/bare", ns.name);
+    assert!(
+        err.failed
+            .iter()
+            .any(|(k, why)| k == &bare_key && why.contains("controller")),
+        "{err:?}"
+    );
     let n = nodes.get(&node_name).await.expect("node");
     assert_ne!(
         n.spec.and_then(|s| s.unschedulable),
@@ -140,12 +149,56 @@ async fn cordon_uncordon_and_drain_respecting_a_disruption_budget() {
         retry_interval: Duration::from_millis(500),
         ..Default::default()
     };
+    let started = std::time::Instant::now();
     let err = nodes.drain(&node_name, &opts).await.unwrap_err();
+    let took = started.elapsed();
     assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
     assert!(err.to_string().contains("blocked"), "{err}");
+    // The API server answers a blocked eviction 429 with Retry-After: 10;
+    // the drain's own loop handles it, so the drain ends on its timeout
+    // (plus at most one retry interval), not tens of seconds later.
+    assert!(
+        took <= opts.timeout + opts.retry_interval + Duration::from_secs(1),
+        "a blocked drain took {took:?} (timeout {:?})",
+        opts.timeout
+    );
+    assert!(took >= Duration::from_secs(5), "gave up early: {took:?}");
     let guarded = deps.pods_of("guarded").await.expect("pods");
     assert_eq!(guarded.len(), 1, "the budget kept the pod");
     assert!(guarded[0].metadata.deletion_timestamp.is_none());
+    let guarded_key = format!(
+        "{}/{}",
+        ns.name,
+        guarded[0].metadata.name.clone().unwrap_or_default()
+    );
+    // What the failed drain did is kept: the bare pod was evicted, the
+    // guarded one was not, and the node stays cordoned.
+    assert_eq!(
+        err.report.evicted,
+        std::slice::from_ref(&bare_key),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.failed.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+        [&guarded_key],
+        "{err:?}"
+    );
+    assert!(err.failed[0].1.contains("blocked"), "{err:?}");
+    assert!(err.cordoned);
+    let n = nodes.get(&node_name).await.expect("node");
+    assert_eq!(
+        n.spec.and_then(|s| s.unschedulable),
+        Some(true),
+        "a half-drained node stays cordoned"
+    );
+    assert!(
+        c.pods(&ns.name)
+            .get_opt("bare")
+            .await
+            .expect("get")
+            .is_none(),
+        "the evicted pod is gone"
+    );
 
     // Lift the budget: the drain completes.
     pdbs.delete("guard", &Default::default())
