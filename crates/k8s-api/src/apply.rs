@@ -95,6 +95,10 @@ pub enum Outcome {
 }
 
 /// One field a dry run would change.
+///
+/// The values of a Secret's `data` and `stringData` are never carried:
+/// they are replaced by [`REDACTED`], so a report can be logged or printed
+/// safely; the path still says which key was added, changed or removed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FieldChange {
     /// Dotted path, e.g. `data.key` or `spec.replicas`.
@@ -103,6 +107,38 @@ pub struct FieldChange {
     pub before: Option<Value>,
     /// Value after (`None`: removed).
     pub after: Option<Value>,
+}
+
+/// What stands in for a Secret's value in a [`FieldChange`].
+pub const REDACTED: &str = "<redacted>";
+
+/// Whether `(api_version, kind)` is a core Secret, whose values must
+/// never leave the process in a report.
+fn is_secret(api_version: &str, kind: &str) -> bool {
+    api_version == "v1" && kind == "Secret"
+}
+
+/// Replaces the values of a Secret's `data` / `stringData` keys (and of
+/// those maps as a whole) with [`REDACTED`].
+fn redact_secret_values(changes: &mut [FieldChange]) {
+    let sensitive = |p: &str| {
+        ["data", "stringData"]
+            .iter()
+            .any(|root| p == *root || p.strip_prefix(root).is_some_and(|r| r.starts_with('.')))
+    };
+    for c in changes.iter_mut().filter(|c| sensitive(&c.path)) {
+        for v in [&mut c.before, &mut c.after].into_iter().flatten() {
+            *v = match v {
+                // A whole map added or removed: keep its keys, hide the values.
+                Value::Object(m) => Value::Object(
+                    m.keys()
+                        .map(|k| (k.clone(), Value::String(REDACTED.into())))
+                        .collect(),
+                ),
+                _ => Value::String(REDACTED.into()),
+            };
+        }
+    }
 }
 
 /// The result for one object of the bundle.
@@ -466,11 +502,26 @@ async fn apply_one(
         Err(e) => return result_for(job, Err(e)),
         Ok(a) => a,
     };
+    let mut r = outcome_of(job, opts, before, &after);
+    if is_secret(&job.rk.resource.api_version, &job.rk.resource.kind) {
+        redact_secret_values(&mut r.changes);
+    }
+    r
+}
+
+/// Created / configured / unchanged, and the changed fields, from the
+/// object before (if it existed) and the server's answer.
+fn outcome_of(
+    job: &Job,
+    opts: &ApplyOptions,
+    before: Option<&DynamicObject>,
+    after: &DynamicObject,
+) -> ObjectResult {
     match before {
         None => {
             let mut r = result_for(job, Ok(Outcome::Created));
             if opts.dry_run {
-                let after_v = normalise(serde_json::to_value(&after).unwrap_or_default());
+                let after_v = normalise(serde_json::to_value(after).unwrap_or_default());
                 r.changes = diff(&Value::Object(Default::default()), &after_v);
             }
             r
@@ -487,7 +538,7 @@ async fn apply_one(
             // A new version: did the content change, or only bookkeeping
             // (status written by a controller, managed fields)?
             let before_v = normalise(serde_json::to_value(b).unwrap_or_default());
-            let after_v = normalise(serde_json::to_value(&after).unwrap_or_default());
+            let after_v = normalise(serde_json::to_value(after).unwrap_or_default());
             let changes = diff(&before_v, &after_v);
             let outcome = if changes.is_empty() {
                 Outcome::Unchanged
@@ -795,6 +846,19 @@ async fn prune(
 /// Deletes the objects of a bundle, in reverse order: custom resources
 /// first, then the other kinds, then CRDs and Namespaces.
 pub async fn delete(client: &Client, input: &str, opts: &ApplyOptions) -> ApplyReport {
+    use tracing::Instrument as _;
+    let op = if opts.dry_run {
+        "delete.bundle.dry_run"
+    } else {
+        "delete.bundle"
+    };
+    let target = opts.bundle.as_deref().unwrap_or("bundle");
+    delete_inner(client, input, opts)
+        .instrument(client.span(op, target))
+        .await
+}
+
+async fn delete_inner(client: &Client, input: &str, opts: &ApplyOptions) -> ApplyReport {
     let mut report = ApplyReport::default();
     let default_ns = opts
         .namespace
@@ -886,6 +950,38 @@ mod tests {
         assert_eq!(d[0].after, None);
         assert_eq!(d[2].before, None);
         assert!(diff(&a, &a).is_empty());
+    }
+
+    #[test]
+    fn secret_values_are_redacted_but_paths_kept() {
+        let before =
+            serde_json::json!({"data": {"token": "czNjcjN0", "same": "eA=="}, "type": "Opaque"});
+        let after = serde_json::json!({"data": {"token": "bmV3", "added": "YQ==", "same": "eA=="},
+                                       "stringData": {"pw": "plain"}, "type": "Opaque"});
+        let mut changes = diff(&before, &after);
+        redact_secret_values(&mut changes);
+        let paths: Vec<&str> = changes.iter().map(|c| c.path.as_str()).collect();
+        assert_eq!(paths, ["data.added", "data.token", "stringData"]);
+        assert_eq!(
+            changes[2].after,
+            Some(serde_json::json!({"pw": REDACTED})),
+            "a whole map keeps its keys"
+        );
+        let text = format!("{changes:?}");
+        for secret in ["czNjcjN0", "bmV3", "YQ==", "plain"] {
+            assert!(!text.contains(secret), "{secret} leaked: {text}");
+        }
+        assert_eq!(changes[0].before, None, "absence is not a secret");
+        assert_eq!(changes[1].after, Some(Value::String(REDACTED.into())));
+        // Fields that merely start with "data" are not Secret values.
+        let mut other = vec![FieldChange {
+            path: "dataset".into(),
+            before: None,
+            after: Some(Value::from(1)),
+        }];
+        redact_secret_values(&mut other);
+        assert_eq!(other[0].after, Some(Value::from(1)));
+        assert!(is_secret("v1", "Secret") && !is_secret("example.com/v1", "Secret"));
     }
 
     #[test]

@@ -323,3 +323,105 @@ async fn garbage_input_changes_nothing() {
         "{left:?}"
     );
 }
+
+#[tokio::test]
+async fn field_managers_conflict_until_forced() {
+    let c = admin().await;
+    let ns = TestNs::new(&c, "kp-force").await;
+    let doc = |v: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: owned, namespace: {}}}\ndata: {{k: \"{v}\"}}\n",
+            ns.name
+        )
+    };
+    let alice = ApplyOptions {
+        field_manager: "alice".into(),
+        ..Default::default()
+    };
+    let r = c.apply(&doc("a"), &alice).await;
+    assert_eq!(outcome_of(&r, "owned"), Outcome::Created);
+
+    // Another manager setting the same field to another value conflicts,
+    // and the object is left as it was.
+    let bob = ApplyOptions {
+        field_manager: "bob".into(),
+        ..Default::default()
+    };
+    let r = c.apply(&doc("b"), &bob).await;
+    let err = r.results[0].result.as_ref().expect_err("conflict expected");
+    assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
+    assert!(err.to_string().contains("alice"), "names the owner: {err}");
+    let cm = c.config_maps(&ns.name).get("owned").await.expect("get");
+    assert_eq!(
+        cm.data
+            .as_ref()
+            .and_then(|d| d.get("k"))
+            .map(String::as_str),
+        Some("a")
+    );
+
+    // With force, bob takes the field over.
+    let r = c
+        .apply(
+            &doc("b"),
+            &ApplyOptions {
+                force: true,
+                ..bob.clone()
+            },
+        )
+        .await;
+    assert_eq!(outcome_of(&r, "owned"), Outcome::Configured);
+    let cm = c.config_maps(&ns.name).get("owned").await.expect("get");
+    assert_eq!(
+        cm.data
+            .as_ref()
+            .and_then(|d| d.get("k"))
+            .map(String::as_str),
+        Some("b")
+    );
+    let managers: Vec<String> = cm
+        .metadata
+        .managed_fields
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|m| m.manager)
+        .collect();
+    assert!(managers.iter().any(|m| m == "bob"), "{managers:?}");
+}
+
+#[tokio::test]
+async fn secret_values_never_appear_in_the_report() {
+    let c = admin().await;
+    let ns = TestNs::new(&c, "kp-secret-apply").await;
+    let doc = |v: &str| {
+        format!(
+            "apiVersion: v1\nkind: Secret\nmetadata: {{name: creds, namespace: {}}}\ntype: Opaque\nstringData: {{password: \"{v}\"}}\n",
+            ns.name
+        )
+    };
+    let dry = ApplyOptions {
+        dry_run: true,
+        ..Default::default()
+    };
+    let r = c.apply(&doc("first-s3cret-value"), &dry).await;
+    assert_eq!(outcome_of(&r, "creds"), Outcome::Created);
+    assert!(
+        r.results[0].changes.iter().any(|ch| ch.path == "data"
+            && ch.after == Some(serde_json::json!({"password": kubepkg_k8s_api::apply::REDACTED}))),
+        "the changed key is still named: {r:?}"
+    );
+    c.apply(&doc("first-s3cret-value"), &ApplyOptions::default())
+        .await;
+    let r = c.apply(&doc("second-s3cret-value"), &dry).await;
+    assert_eq!(outcome_of(&r, "creds"), Outcome::Configured);
+    let text = format!("{r:?}");
+    for leaked in [
+        "first-s3cret-value",
+        "second-s3cret-value",
+        "Zmlyc3QtczNjcmV0LXZhbHVl",
+        "c2Vjb25kLXMzY3JldC12YWx1ZQ",
+    ] {
+        assert!(!text.contains(leaked), "{leaked} leaked into {text}");
+    }
+    assert!(text.contains(kubepkg_k8s_api::apply::REDACTED), "{text}");
+}
