@@ -26,11 +26,15 @@ impl Resources<Namespace> {
     }
 
     /// Deletes namespace `name` and waits until it is gone (its contents are
-    /// removed by the namespace controller first).
-    pub async fn delete_and_wait(&self, name: &str, timeout: Duration) -> Result<()> {
+    /// removed by the namespace controller first). Returns `true` when the
+    /// namespace existed (and is now gone), `false` when there was nothing
+    /// to delete. Still existing after `timeout` is an [`Error::Timeout`].
+    pub async fn delete_and_wait(&self, name: &str, timeout: Duration) -> Result<bool> {
         if self.delete(name, &DeleteOptions::default()).await? {
             self.wait_deleted(name, timeout).await?;
+            Ok(true)
+        } else {
+            Ok(false)
         }
-        Ok(())
     }
 }

@@ -107,10 +107,13 @@ pub struct Page<K> {
 /// How a delete propagates to dependents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Propagation {
-    /// The server's default for the kind.
-    #[default]
+    /// The server's own default for the kind. Beware: for `batch/v1` Jobs
+    /// and CronJobs that orphans the dependents (a deleted Job's pods keep
+    /// running).
     Default,
-    /// Dependents are deleted in the background.
+    /// Dependents are deleted in the background by the garbage collector
+    /// (the default here, as in `kubectl delete`).
+    #[default]
     Background,
     /// The owner waits for its dependents.
     Foreground,
@@ -123,7 +126,8 @@ pub enum Propagation {
 pub struct DeleteOptions {
     /// Grace period in seconds (`Some(0)`: immediately).
     pub grace_period_secs: Option<u32>,
-    /// Dependents handling.
+    /// Dependents handling (default [`Propagation::Background`], as
+    /// `kubectl delete` does).
     pub propagation: Propagation,
     /// Server-side dry run.
     pub dry_run: bool,

@@ -8,6 +8,9 @@ use kubepkg_k8s_api::{
     ClusterConfig, ClusterManager, Error, ImportOptions, ListOptions, connect, import_kubeconfig,
 };
 use kubepkg_util::ErrorKind;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 #[tokio::test]
@@ -279,4 +282,314 @@ async fn import_rejects_a_malformed_kubeconfig() {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Invalid, "{err}");
+}
+
+/// A one-context kubeconfig for the local API server (CA by file) whose
+/// user entry is `user`.
+fn kubeconfig_for_user(user: serde_json::Value) -> String {
+    let e = env();
+    serde_json::json!({
+        "apiVersion": "v1", "kind": "Config",
+        "clusters": [{"name": "local", "cluster": {
+            "server": e.server, "certificate-authority": e.ca_file}}],
+        "users": [{"name": "someone", "user": user}],
+        "contexts": [{"name": "ctx", "context": {"cluster": "local", "user": "someone"}}],
+        "current-context": "ctx"
+    })
+    .to_string()
+}
+
+fn write(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+}
+
+#[tokio::test]
+async fn kubeconfig_user_with_a_token_file() {
+    let e = env();
+    let dir = tempfile::tempdir().expect("tempdir");
+    // No trailing newline: kube 5 sends a token file's content verbatim
+    // (client-go trims it), and a newline is not valid in a header.
+    write(&dir.path().join("token"), &e.admin_token);
+    // A relative tokenFile resolves against the kubeconfig's directory.
+    let kubeconfig = dir.path().join("config");
+    write(
+        &kubeconfig,
+        &kubeconfig_for_user(serde_json::json!({"tokenFile": "token"})),
+    );
+    let c = connect(&ClusterConfig::kubeconfig_file(&kubeconfig))
+        .await
+        .expect("client");
+    let v = c.version().await.expect("version through the token file");
+    assert_eq!(v.git_version, e.version);
+    c.pods("kube-system")
+        .list(&ListOptions::default())
+        .await
+        .expect("the admin token may list pods");
+
+    // A token file holding a wrong token: Unauthorized.
+    write(&dir.path().join("wrong"), "not-a-token");
+    let wrong = dir.path().join("wrong-config");
+    write(
+        &wrong,
+        &kubeconfig_for_user(serde_json::json!({"tokenFile": "wrong"})),
+    );
+    let c = connect(&ClusterConfig::kubeconfig_file(&wrong))
+        .await
+        .expect("client");
+    let err = c.version().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unauthorized, "{err}");
+
+    // A token file that does not exist is a configuration error, not a panic.
+    let missing = dir.path().join("missing-config");
+    write(
+        &missing,
+        &kubeconfig_for_user(serde_json::json!({"tokenFile": "no-such-token"})),
+    );
+    let err = match connect(&ClusterConfig::kubeconfig_file(&missing)).await {
+        Ok(c) => c.version().await.expect_err("no token, no access"),
+        Err(err) => err,
+    };
+    assert_eq!(err.kind(), ErrorKind::Invalid, "{err}");
+}
+
+/// An exec credential plugin: `/bin/sh <dir>/<name>.sh`, printing an
+/// ExecCredential with `token` and saving `$KUBERNETES_EXEC_INFO` to
+/// `<dir>/<name>.info`. Run through `sh` rather than executed, so a
+/// just-written file can never be "text file busy".
+fn exec_user(dir: &Path, name: &str, token: &str) -> serde_json::Value {
+    let script = dir.join(format!("{name}.sh"));
+    let info = dir.join(format!("{name}.info"));
+    write(
+        &script,
+        &format!(
+            "#!/bin/sh\n\
+             printf '%s' \"$KUBERNETES_EXEC_INFO\" > '{}'\n\
+             cat <<'EOF'\n\
+             {{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\",\"status\":{{\"token\":\"{token}\"}}}}\n\
+             EOF\n",
+            info.display()
+        ),
+    );
+    serde_json::json!({"exec": {
+        "apiVersion": "client.authentication.k8s.io/v1",
+        "command": "/bin/sh",
+        "args": [script],
+        "interactiveMode": "Never",
+        "provideClusterInfo": false
+    }})
+}
+
+#[tokio::test]
+async fn kubeconfig_user_with_an_exec_credential_plugin() {
+    let e = env();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let good = dir.path().join("config");
+    write(
+        &good,
+        &kubeconfig_for_user(exec_user(dir.path(), "good", &e.admin_token)),
+    );
+    let c = connect(&ClusterConfig::kubeconfig_file(&good))
+        .await
+        .expect("client");
+    let v = c.version().await.expect("version through the exec plugin");
+    assert_eq!(v.git_version, e.version);
+    c.pods("kube-system")
+        .list(&ListOptions::default())
+        .await
+        .expect("the plugin's token may list pods");
+    // The plugin was told the API version and that it may not prompt.
+    let info: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("good.info")).expect("exec info written"),
+    )
+    .expect("exec info is JSON");
+    assert_eq!(info["apiVersion"], "client.authentication.k8s.io/v1");
+    assert_eq!(info["kind"], "ExecCredential");
+    assert_eq!(info["spec"]["interactive"], false, "{info}");
+
+    // The plugin hands out a wrong token: Unauthorized.
+    let bad = dir.path().join("bad-config");
+    write(
+        &bad,
+        &kubeconfig_for_user(exec_user(dir.path(), "bad", "not-a-token")),
+    );
+    let c = connect(&ClusterConfig::kubeconfig_file(&bad))
+        .await
+        .expect("client");
+    let err = c.version().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unauthorized, "{err}");
+    let err = c
+        .pods("default")
+        .list(&ListOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unauthorized, "{err}");
+
+    // A plugin that fails is a configuration error naming authentication.
+    let failing = dir.path().join("failing-config");
+    let script = dir.path().join("fail.sh");
+    write(
+        &script,
+        "#!/bin/sh\necho 'no credentials here' >&2\nexit 3\n",
+    );
+    write(
+        &failing,
+        &kubeconfig_for_user(serde_json::json!({"exec": {
+            "apiVersion": "client.authentication.k8s.io/v1",
+            "command": "/bin/sh", "args": [script], "interactiveMode": "Never"
+        }})),
+    );
+    let err = match connect(&ClusterConfig::kubeconfig_file(&failing)).await {
+        Ok(c) => c
+            .version()
+            .await
+            .expect_err("a failing plugin gives no access"),
+        Err(err) => err,
+    };
+    assert_eq!(err.kind(), ErrorKind::Invalid, "{err}");
+    assert!(err.to_string().contains("authentication"), "{err}");
+}
+
+/// A TCP proxy to the real API server that the test can stop (closing
+/// every connection) and start again on the same port.
+struct Proxy {
+    port: u16,
+    accept: tokio::task::JoinHandle<()>,
+    conns: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    accepted: Arc<AtomicUsize>,
+}
+
+impl Proxy {
+    async fn start(port: u16) -> Proxy {
+        let upstream = env()
+            .server
+            .trim_start_matches("https://")
+            .trim_end_matches('/')
+            .to_string();
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .unwrap_or_else(|e| panic!("bind the test proxy on 127.0.0.1:{port}: {e}"));
+        let port = listener.local_addr().expect("local addr").port();
+        let conns: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>> = Arc::default();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let (c, a) = (conns.clone(), accepted.clone());
+        let accept = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                a.fetch_add(1, Ordering::SeqCst);
+                let upstream = upstream.clone();
+                let task = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(&upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                c.lock().expect("conns").push(task);
+            }
+        });
+        Proxy {
+            port,
+            accept,
+            conns,
+            accepted,
+        }
+    }
+
+    /// Stops listening and closes every proxied connection.
+    async fn stop(self) {
+        self.accept.abort();
+        let _ = self.accept.await;
+        let conns: Vec<_> = std::mem::take(&mut *self.conns.lock().expect("conns"));
+        for c in conns {
+            c.abort();
+            let _ = c.await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn check_marks_an_unreachable_cluster_broken_and_get_rebuilds_it() {
+    let e = env();
+    let proxy = Proxy::start(0).await;
+    let port = proxy.port;
+    let through_proxy = ClusterConfig::token(
+        format!("https://127.0.0.1:{port}"),
+        Some(e.ca_pem.clone()),
+        e.admin_token.clone(),
+    )
+    .with_max_retries(0);
+    let m = ClusterManager::new().with_probe_timeout(Duration::from_secs(5));
+    assert_eq!(
+        m.add("proxied", through_proxy).await.expect("add"),
+        Added::New
+    );
+    assert_eq!(m.builds(), 1);
+    let info = m.check("proxied").await.expect("healthy through the proxy");
+    assert_eq!(info.git_version, e.version);
+    assert!(
+        proxy.accepted.load(Ordering::SeqCst) >= 1,
+        "traffic went through the proxy"
+    );
+
+    // The server becomes unreachable: check says Unavailable and marks the client broken.
+    proxy.stop().await;
+    let err = m.check("proxied").await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+    assert!(
+        err.to_string().contains(&format!("127.0.0.1:{port}")),
+        "{err}"
+    );
+    assert_eq!(m.version("proxied"), None, "the client is marked broken");
+    assert_eq!(m.builds(), 1, "check itself does not rebuild");
+
+    // Reachable again: the next get rebuilds (once), later gets are cache hits.
+    let proxy = Proxy::start(port).await;
+    let c = m.get("proxied").await.expect("rebuilt");
+    assert_eq!(m.builds(), 2);
+    assert_eq!(c.version().await.expect("version").git_version, e.version);
+    m.check("proxied").await.expect("healthy again");
+    m.get("proxied").await.expect("cached");
+    assert_eq!(m.builds(), 2);
+    assert_eq!(
+        m.version("proxied").map(|v| v.git_version),
+        Some(e.version.clone())
+    );
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn fan_out_never_exceeds_its_concurrency() {
+    let e = env();
+    let m = ClusterManager::new();
+    for i in 0..6 {
+        m.add(&format!("c{i}"), admin_config()).await.expect("add");
+    }
+    for (concurrency, expected) in [(2, 2), (0, 1), (10, 6)] {
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let peak = Arc::new(AtomicUsize::new(0));
+        let results = m
+            .fan_out(concurrency, |c| {
+                let in_flight = in_flight.clone();
+                let peak = peak.clone();
+                async move {
+                    let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                    peak.fetch_max(now, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(150)).await;
+                    let v = c.version().await;
+                    in_flight.fetch_sub(1, Ordering::SeqCst);
+                    v.map(|v| (c.name().to_string(), v.git_version))
+                }
+            })
+            .await;
+        assert_eq!(results.len(), 6);
+        for (name, r) in &results {
+            let (seen, version) = r.as_ref().unwrap_or_else(|err| panic!("{name}: {err}"));
+            assert_eq!(seen, name);
+            assert_eq!(version, &e.version);
+        }
+        assert_eq!(
+            peak.load(Ordering::SeqCst),
+            expected,
+            "peak in-flight calls with concurrency {concurrency}"
+        );
+        assert_eq!(in_flight.load(Ordering::SeqCst), 0);
+    }
+    assert_eq!(m.builds(), 6, "fan-out reuses the cached clients");
 }

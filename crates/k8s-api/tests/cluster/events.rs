@@ -86,3 +86,101 @@ async fn events_newest_first_with_event_time_fallback_on_both_apis() {
         .expect("events");
     assert!(none.is_empty());
 }
+
+#[tokio::test]
+async fn namespace_events_through_events_v1_newest_first() {
+    let c = admin().await;
+    let ns = TestNs::new(&c, "kp-nsev").await;
+    let mut cm = ConfigMap::default();
+    cm.metadata.name = Some("subject".into());
+    let cm = c.config_maps(&ns.name).create(&cm).await.expect("cm");
+    let regarding = serde_json::json!({"kind": "ConfigMap", "name": "subject", "namespace": ns.name,
+                                       "uid": cm.metadata.uid, "apiVersion": "v1"});
+    let v1 = c.namespaced::<EventsV1>(&ns.name);
+    let make = |name: &str, event_time: &str, extra: serde_json::Value| -> EventsV1 {
+        let mut v = serde_json::json!({
+            "metadata": {"name": name, "namespace": ns.name},
+            "regarding": regarding, "reason": name, "note": format!("note of {name}"),
+            "type": "Normal", "eventTime": event_time, "action": "Test",
+            "reportingController": "kubepkg.io/test", "reportingInstance": "t1"
+        });
+        if let (Some(v), Some(extra)) = (v.as_object_mut(), extra.as_object()) {
+            v.extend(extra.clone());
+        }
+        serde_json::from_value(v).expect("events v1")
+    };
+    // Created out of order; only eventTime set.
+    v1.create(&make(
+        "e2021",
+        "2021-01-01T00:00:00.000000Z",
+        serde_json::json!({}),
+    ))
+    .await
+    .expect("e2021");
+    v1.create(&make(
+        "e2031",
+        "2031-01-01T00:00:00.000000Z",
+        serde_json::json!({}),
+    ))
+    .await
+    .expect("e2031");
+    // A series: first seen in 2020, last observed in 2032 — the last
+    // observation decides.
+    v1.create(&make(
+        "series",
+        "2020-01-01T00:00:00.000000Z",
+        serde_json::json!({"series": {"count": 4, "lastObservedTime": "2032-01-01T00:00:00.000000Z"}}),
+    ))
+    .await
+    .expect("series");
+    // A core/v1 event with legacy timestamps only, read back through
+    // events.k8s.io/v1 (deprecatedLastTimestamp).
+    let legacy: CoreEvent = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "legacy", "namespace": ns.name},
+        "involvedObject": regarding, "reason": "Legacy", "message": "legacy one", "type": "Warning",
+        "firstTimestamp": "2025-01-01T00:00:00Z", "lastTimestamp": "2026-01-01T00:00:00Z", "count": 3,
+        "source": {"component": "kubepkg-test"}
+    }))
+    .expect("core event");
+    c.namespaced::<CoreEvent>(&ns.name)
+        .create(&legacy)
+        .await
+        .expect("legacy");
+
+    let evs = c
+        .namespace_events(&ns.name, EventApi::EventsV1)
+        .await
+        .expect("namespace events");
+    assert!(evs.iter().all(|e| e.api == EventApi::EventsV1));
+    assert!(evs.iter().all(|e| e.namespace == ns.name));
+    let ours: Vec<&str> = evs
+        .iter()
+        .map(|e| e.name.as_str())
+        .filter(|n| ["e2021", "e2031", "series", "legacy"].contains(n))
+        .collect();
+    assert_eq!(ours, ["series", "e2031", "legacy", "e2021"], "{evs:#?}");
+    let times: Vec<_> = evs.iter().map(|e| e.when()).collect();
+    assert!(
+        times.windows(2).all(|w| w[0] >= w[1]),
+        "not newest first: {times:?}"
+    );
+    let series = evs.iter().find(|e| e.name == "series").expect("series");
+    assert_eq!(series.count, 4);
+    assert_eq!(series.message, "note of series");
+    assert_eq!(series.object_name, "subject");
+    let legacy = evs.iter().find(|e| e.name == "legacy").expect("legacy");
+    assert_eq!(legacy.message, "legacy one");
+    assert_eq!(legacy.type_, "Warning");
+    assert_eq!(
+        legacy.last_timestamp,
+        Some("2026-01-01T00:00:00Z".parse().expect("time"))
+    );
+    // Another namespace's events are not included.
+    let other = TestNs::new(&c, "kp-nsev-other").await;
+    let none = c
+        .namespace_events(&other.name, EventApi::EventsV1)
+        .await
+        .expect("other namespace");
+    assert!(none.iter().all(|e| e.namespace == other.name), "{none:?}");
+    assert!(!none.iter().any(|e| e.name == "series"));
+}

@@ -199,3 +199,75 @@ async fn logs_with_options_and_follow() {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
 }
+
+#[tokio::test]
+async fn logs_since_time_keeps_only_newer_lines() {
+    use k8s_openapi::jiff::Timestamp;
+    let c = admin().await;
+    let ns = TestNs::new(&c, "kp-since").await;
+    let pods = c.pods(&ns.name);
+    pods.create(&pod("web", &[], None)).await.expect("create");
+    pods.wait_ready("web", Duration::from_secs(60))
+        .await
+        .expect("ready");
+    let since = |t: &str, timestamps: bool| LogOptions {
+        since_time: Some(t.parse::<Timestamp>().expect("time")),
+        timestamps,
+        ..Default::default()
+    };
+
+    // The fixture's lines are stamped 2024-01-01T00:00:01Z .. 00:00:10Z.
+    let half = "2024-01-01T00:00:05.500Z";
+    let newer = pods.logs("web", &since(half, true)).await.expect("since");
+    let lines: Vec<&str> = newer.lines().collect();
+    assert_eq!(lines.len(), 5, "{newer}");
+    let cut: Timestamp = half.parse().expect("time");
+    for line in &lines {
+        let (stamp, _) = line.split_once(' ').expect("timestamp prefix");
+        let t: Timestamp = stamp.parse().expect("RFC 3339 timestamp");
+        assert!(t >= cut, "{line} is older than {half}");
+    }
+    assert!(
+        lines[0].ends_with("kubepkg simulated log line 6"),
+        "{newer}"
+    );
+    assert!(
+        lines[4].ends_with("kubepkg simulated log line 10"),
+        "{newer}"
+    );
+    let plain = pods
+        .logs("web", &since(half, false))
+        .await
+        .expect("since, no timestamps");
+    assert!(
+        plain.starts_with("kubepkg simulated log line 6\n"),
+        "{plain}"
+    );
+    assert_eq!(plain.lines().count(), 5);
+
+    // Before every line: all of them; after every line: none.
+    let all = pods
+        .logs("web", &since("2023-12-31T23:59:59Z", false))
+        .await
+        .expect("since before");
+    assert_eq!(all.lines().count(), 10, "{all}");
+    let now = Timestamp::now().to_string();
+    let none = pods
+        .logs("web", &since(&now, false))
+        .await
+        .expect("since now");
+    assert!(none.is_empty(), "{none:?}");
+
+    // since_seconds wins over since_time (the API accepts only one).
+    let both = pods
+        .logs(
+            "web",
+            &LogOptions {
+                since_seconds: Some(60),
+                ..since("2023-12-31T23:59:59Z", false)
+            },
+        )
+        .await
+        .expect("both");
+    assert!(both.is_empty(), "{both:?}");
+}

@@ -3,7 +3,7 @@
 
 use crate::common::{TestNs, admin, pod};
 use k8s_openapi::api::core::v1::{
-    PersistentVolume, PersistentVolumeClaim, Service, ServiceAccount,
+    ConfigMap, Endpoints, PersistentVolume, PersistentVolumeClaim, Service, ServiceAccount,
 };
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::api::rbac::v1::Role;
@@ -93,6 +93,146 @@ async fn services_endpoints_ingresses_configmaps_secrets() {
     );
     assert!(dbg.contains("password"));
     assert!(secrets.delete("db").await.expect("delete"));
+}
+
+/// `(ip, pod name)` of the ready addresses of an Endpoints object, sorted.
+fn ready_addresses(e: &Endpoints) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = e
+        .subsets
+        .iter()
+        .flatten()
+        .flat_map(|s| s.addresses.iter().flatten())
+        .map(|a| {
+            (
+                a.ip.clone(),
+                a.target_ref
+                    .as_ref()
+                    .and_then(|r| r.name.clone())
+                    .unwrap_or_default(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test]
+async fn endpoints_list_the_running_pods_of_a_service() {
+    let c = admin().await;
+    let ns = TestNs::new(&c, "kp-ep").await;
+    let svc: Service = serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "api"},
+        "spec": {"selector": {"app": "api"},
+                 "ports": [{"name": "http", "port": 80, "targetPort": 8080}]}
+    }))
+    .expect("svc");
+    c.services(&ns.name).create(&svc).await.expect("svc");
+    let pods = c.pods(&ns.name);
+    for name in ["api-1", "api-2"] {
+        pods.create(&pod(name, &[("app", "api")], None))
+            .await
+            .expect("pod");
+    }
+    // Same namespace, other labels: not an endpoint.
+    pods.create(&pod("bystander", &[("app", "other")], None))
+        .await
+        .expect("pod");
+    let mut want = Vec::new();
+    for name in ["api-1", "api-2", "bystander"] {
+        let p = pods
+            .wait_ready(name, Duration::from_secs(60))
+            .await
+            .expect("ready");
+        let ip = p.status.and_then(|s| s.pod_ip).expect("pod IP");
+        if name != "bystander" {
+            want.push((ip, name.to_string()));
+        }
+    }
+    want.sort();
+    // The endpoints controller publishes both ready pods (core/v1
+    // Endpoints are deprecated since 1.33 but still served and maintained).
+    let eps = c.endpoints(&ns.name);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let got = loop {
+        let e = eps.get_opt("api").await.expect("get endpoints");
+        let addrs = e.as_ref().map(ready_addresses).unwrap_or_default();
+        if addrs == want {
+            break e.expect("endpoints");
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "Endpoints api never listed {want:?}; last: {e:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let ports: Vec<(Option<String>, i32)> = got
+        .subsets
+        .iter()
+        .flatten()
+        .flat_map(|s| s.ports.iter().flatten())
+        .map(|p| (p.name.clone(), p.port))
+        .collect();
+    assert_eq!(ports, [(Some("http".to_string()), 8080)]);
+    let listed = eps.list(&ListOptions::default()).await.expect("list");
+    assert_eq!(
+        listed
+            .iter()
+            .filter_map(|e| e.metadata.name.as_deref())
+            .collect::<Vec<_>>(),
+        ["api"]
+    );
+    // A deleted pod leaves the addresses.
+    pods.delete("api-2", &kubepkg_k8s_api::DeleteOptions::grace(0))
+        .await
+        .expect("delete pod");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let e = eps.get("api").await.expect("get endpoints");
+        let names: Vec<String> = ready_addresses(&e).into_iter().map(|(_, n)| n).collect();
+        if names == ["api-1"] {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "api-2 never left the endpoints: {names:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+#[tokio::test]
+async fn namespace_delete_and_wait_removes_it_and_its_contents() {
+    let c = admin().await;
+    // TestNs still cleans up if an assertion fails before the delete.
+    let ns = TestNs::new(&c, "kp-nsdel").await;
+    let mut cm = ConfigMap::default();
+    cm.metadata.name = Some("content".into());
+    c.config_maps(&ns.name).create(&cm).await.expect("cm");
+    let namespaces = c.namespaces();
+    let existed = namespaces
+        .delete_and_wait(&ns.name, Duration::from_secs(120))
+        .await
+        .expect("delete and wait");
+    assert!(existed);
+    assert!(
+        namespaces.get_opt(&ns.name).await.expect("get").is_none(),
+        "the namespace is really gone"
+    );
+    let err = c.config_maps(&ns.name).get("content").await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    // Again: nothing to delete.
+    let existed = namespaces
+        .delete_and_wait(&ns.name, Duration::from_secs(5))
+        .await
+        .expect("delete and wait again");
+    assert!(!existed);
+    assert!(
+        !namespaces
+            .delete(&ns.name, &Default::default())
+            .await
+            .expect("delete")
+    );
 }
 
 #[tokio::test]
