@@ -9,6 +9,12 @@
 //!
 //! Every contender applies the same objects into a fresh namespace of its
 //! own (first apply: all created), then applies them again (all unchanged).
+//!
+//! Server-side apply costs the API server and etcd CPU per object, and here
+//! they share the machine's cores with the client: the bench reads their
+//! CPU time (from `/proc`, when the control plane is local) during
+//! kubepkg's create and prints the floor that sets — the best speed-up any
+//! client could reach over kubectl on this machine.
 //! Needs the local environment (`cargo xtask env up`) and kubectl
 //! (`cargo xtask peers`).
 
@@ -173,7 +179,9 @@ async fn main() {
     .await;
     let [ns_ours, ns_ours1, ns_kubectl, ns_kube] = [&names[0], &names[1], &names[2], &names[3]];
 
+    let (server0, own0) = (control_plane_cpu(), own_cpu());
     let t_ours = ours(&c, &bundle(ns_ours, n), conc, Outcome::Created).await;
+    let (server1, own1) = (control_plane_cpu(), own_cpu());
     let t_kubectl = kubectl_apply(&bundle(ns_kubectl, n));
     let t_kube = sequential_kube(&kube_client, &bundle(ns_kube, n)).await;
     let t_ours1 = ours(&c, &bundle(ns_ours1, n), 1, Outcome::Created).await;
@@ -218,6 +226,33 @@ async fn main() {
         r_ours1.as_secs_f64() / r_kube.as_secs_f64(),
         t_ours.as_secs_f64() / t_kube.as_secs_f64()
     );
+    // Where the time goes: API server + etcd CPU per object during
+    // kubepkg's create, and the floor it sets on this machine's cores (the
+    // server, etcd and this process share them).
+    if let (Some(s0), Some(s1)) = (server0, server1) {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        let server = s1 - s0;
+        let client = own1 - own0;
+        let floor = (server + client) / cores;
+        println!(
+            "create, CPU per object: API server + etcd {:.2} ms, kubepkg {:.2} ms; floor on {cores} cores {floor:.2} s \
+             -> best possible speed-up vs kubectl here {:.2}x; kubepkg reached {:.0}% of the floor",
+            server * 1e3 / n as f64,
+            client * 1e3 / n as f64,
+            t_kubectl.as_secs_f64() / floor,
+            floor / t_ours.as_secs_f64() * 100.0
+        );
+        result(
+            "k8s_apply_cpu/server_per_object",
+            server * 1e9 / n as f64,
+            "ns",
+        );
+        result(
+            "k8s_apply_cpu/kubepkg_per_object",
+            client * 1e9 / n as f64,
+            "ns",
+        );
+    }
     result("k8s_apply/kubepkg", ns(t_ours), "ns");
     result("k8s_apply/kubepkg_c1", ns(t_ours1), "ns");
     result("k8s_apply/kubectl", ns(t_kubectl), "ns");

@@ -116,3 +116,123 @@ pub fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
 }
+
+/// A TCP relay that delays every chunk by `one_way` in each direction: a
+/// stand-in for the network between a platform and a remote cluster. TLS
+/// stays end to end (the relay only moves bytes), so the client verifies
+/// the real API server's certificate. Returns the relay's address.
+pub async fn delay_relay(
+    upstream: std::net::SocketAddr,
+    one_way: Duration,
+) -> std::net::SocketAddr {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind relay");
+    let addr = listener.local_addr().expect("relay address");
+    async fn pipe(
+        mut from: tokio::net::tcp::OwnedReadHalf,
+        mut to: tokio::net::tcp::OwnedWriteHalf,
+        delay: Duration,
+    ) {
+        let (tx, mut rx) =
+            tokio::sync::mpsc::unbounded_channel::<(tokio::time::Instant, Vec<u8>)>();
+        let writer = tokio::spawn(async move {
+            while let Some((due, chunk)) = rx.recv().await {
+                tokio::time::sleep_until(due).await;
+                if to.write_all(&chunk).await.is_err() {
+                    return;
+                }
+            }
+            let _ = to.shutdown().await;
+        });
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match from.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if tx
+                        .send((tokio::time::Instant::now() + delay, buf[..n].to_vec()))
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+            }
+        }
+        drop(tx);
+        let _ = writer.await;
+    }
+    tokio::spawn(async move {
+        while let Ok((down, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let Ok(up) = tokio::net::TcpStream::connect(upstream).await else {
+                    return;
+                };
+                let _ = down.set_nodelay(true);
+                let _ = up.set_nodelay(true);
+                let (dr, dw) = down.into_split();
+                let (ur, uw) = up.into_split();
+                tokio::join!(pipe(dr, uw, one_way), pipe(ur, dw, one_way));
+            });
+        }
+    });
+    addr
+}
+
+/// The API server's `host:port` from the environment.
+pub fn api_server_addr() -> std::net::SocketAddr {
+    let url = env().server.trim_end_matches('/');
+    let hostport = url
+        .strip_prefix("https://")
+        .unwrap_or(url)
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    hostport
+        .parse()
+        .unwrap_or_else(|e| panic!("API server address {hostport:?} in env.json: {e}"))
+}
+
+/// A config for the local API server reached through `addr` (a relay).
+pub fn config_via(addr: std::net::SocketAddr) -> ClusterConfig {
+    ClusterConfig::token(
+        format!("https://{addr}"),
+        Some(env().ca_pem.clone()),
+        env().admin_token.clone(),
+    )
+}
+
+/// CPU seconds (user + system) used so far by the local control-plane
+/// process `name` (`kube-apiserver`, `etcd`, …), read from its pid file
+/// beside the kubeconfig and `/proc`; `None` when the server is not a local
+/// process (e.g. `KUBEPKG_ENV_FILE` points elsewhere).
+pub fn server_cpu(name: &str) -> Option<f64> {
+    let dir = env().kubeconfig.parent()?;
+    let pid = std::fs::read_to_string(dir.join("pids").join(format!("{name}.pid"))).ok()?;
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
+/// CPU seconds used so far by the API server and etcd together.
+pub fn control_plane_cpu() -> Option<f64> {
+    Some(server_cpu("kube-apiserver")? + server_cpu("etcd")?)
+}
+
+/// CPU seconds used so far by this process.
+pub fn own_cpu() -> f64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            let f: Vec<String> = s
+                .rsplit_once(')')?
+                .1
+                .split_whitespace()
+                .map(str::to_string)
+                .collect();
+            Some((f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?) / 100.0)
+        })
+        .unwrap_or(0.0)
+}
