@@ -18,6 +18,32 @@
 //! assert_eq!(cfg.qps, 20.0);
 //! assert_eq!(cfg.burst, ClusterConfig::DEFAULT_BURST);
 //! ```
+//!
+//! ## Token files
+//!
+//! A kubeconfig user may name its bearer token by file (`tokenFile:`, also
+//! how the in-cluster service account token is read). Like client-go,
+//! kubepkg trims surrounding whitespace from the file's content, so a file
+//! written by `echo "$TOKEN" > token` works (kube itself would send the
+//! trailing newline, which is not valid in a header). When the file has
+//! nothing to trim, kube keeps re-reading it (about once a minute), so a
+//! rotated token — a projected service-account token, say — is picked up
+//! by the running client. When it does need trimming, the trimmed token is
+//! read once, when the client is built: after rotating such a file, build
+//! the client again (re-[`add`](crate::ClusterManager::add) the cluster
+//! with a changed config, or
+//! [`mark_broken`](crate::ClusterManager::mark_broken) it so the next
+//! `get` rebuilds it), or write the file without a trailing newline. A
+//! token file that cannot be read, is empty or holds characters that
+//! cannot be sent in an HTTP header is an [`Error::Config`] when the client
+//! is built.
+//!
+//! Inline tokens (a kubeconfig user's `token:`, [`ClusterSource::Token`])
+//! are trimmed the same way (a YAML block scalar ends in a newline), and
+//! one that still cannot be sent in a header is an [`Error::Config`] too
+//! (kube itself would panic building the client). A token that only turns
+//! out unsendable per request (refreshed by an exec plugin) fails those
+//! requests with an [`Error::Config`] (kind Invalid), not Unavailable.
 
 use crate::{Error, Result};
 use base64::Engine as _;
@@ -453,8 +479,9 @@ impl ClusterConfig {
                 server,
                 ca_pem,
                 token,
-            } => token_config(server, ca_pem.as_deref(), token.expose()).await?,
+            } => token_config(server, ca_pem.as_deref(), token.expose().trim()).await?,
         };
+        normalize_bearer_token(&mut cfg.auth_info)?;
         if let Some(ns) = &self.namespace {
             cfg.default_namespace = ns.clone();
         }
@@ -550,6 +577,86 @@ async fn from_kubeconfig(kc: Kubeconfig, context: Option<String>) -> Result<kube
     kube::Config::from_custom_kubeconfig(kc, &opts)
         .await
         .map_err(|e| Error::Config(format!("kubeconfig: {e}")))
+}
+
+/// Whether `token` can be sent as `Authorization: Bearer <token>`.
+fn sendable_bearer(token: &str) -> bool {
+    http::HeaderValue::try_from(format!("Bearer {token}")).is_ok()
+}
+
+/// The bearer token kube will send, as client-go would: surrounding
+/// whitespace trimmed, and checked to be sendable.
+///
+/// - A `tokenFile` (kube 5 sends its content verbatim, and a trailing
+///   newline makes every request fail with "invalid bearer token"): see
+///   the module docs — a file with nothing to trim stays kube's
+///   periodically reloaded token file; one that needs trimming becomes a
+///   fixed token, read now.
+/// - An inline `token` (a YAML block scalar ends in a newline): trimmed.
+///   kube would otherwise *panic* building the client (tower-http's
+///   `AddAuthorizationLayer::bearer`) on a token that is not a valid
+///   header value; such a token is an [`Error::Config`] instead.
+fn normalize_bearer_token(auth: &mut kube::config::AuthInfo) -> Result<()> {
+    // kube uses a token only when nothing of higher precedence is set: an
+    // auth provider or basic auth (then an inline token, then the file).
+    let basic = auth.username.is_some() && auth.password.is_some();
+    if auth.auth_provider.is_some() || basic {
+        return Ok(());
+    }
+    if auth.token.is_some() {
+        return normalize_inline_token(auth);
+    }
+    let Some(path) = auth.token_file.as_deref() else {
+        return Ok(());
+    };
+    let text = Secret::new(
+        std::fs::read_to_string(path)
+            .map_err(|e| Error::Config(format!("token file {path}: {e}")))?,
+    );
+    let token = text.expose().trim();
+    if token.is_empty() {
+        return Err(Error::Config(format!("token file {path} is empty")));
+    }
+    if !sendable_bearer(token) {
+        // Never echo the content: it is a credential.
+        return Err(Error::Config(format!(
+            "token file {path} holds characters that cannot be sent in an HTTP header"
+        )));
+    }
+    if token.len() != text.expose().len() {
+        tracing::debug!(
+            token_file = path,
+            "token file has surrounding whitespace; using its trimmed content, read once"
+        );
+        auth.token = Some(token.to_string().into());
+        auth.token_file = None;
+    }
+    Ok(())
+}
+
+fn normalize_inline_token(auth: &mut kube::config::AuthInfo) -> Result<()> {
+    // kube keeps the token in a `secrecy::SecretString`, a crate kubepkg
+    // does not depend on; kube's own serializer writes it out. Only the
+    // token is serialized, and the copy is zeroized on drop.
+    let only_token = kube::config::AuthInfo {
+        token: auth.token.clone(),
+        ..Default::default()
+    };
+    let token: Secret<String> = serde_json::to_value(&only_token)
+        .ok()
+        .and_then(|v| v.get("token").and_then(|t| t.as_str()).map(str::to_owned))
+        .unwrap_or_default()
+        .into();
+    let trimmed = token.expose().trim();
+    if !sendable_bearer(trimmed) {
+        return Err(Error::Config(
+            "the user's bearer token holds characters that cannot be sent in an HTTP header".into(),
+        ));
+    }
+    if trimmed.len() != token.expose().len() {
+        auth.token = Some(trimmed.to_string().into());
+    }
+    Ok(())
 }
 
 /// `KUBERNETES_SERVICE_HOST` set and a token mounted.
@@ -738,6 +845,124 @@ current-context: ctx-a
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Invalid);
         assert!(err.to_string().contains("ns?x=1"), "{err}");
+    }
+
+    /// A kubeconfig whose user reads its token from `path`, plus `extra`
+    /// user fields.
+    fn token_file_kubeconfig(path: &Path, extra: &str) -> String {
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: a\n  cluster: {{server: \"https://a.example:6443\"}}\n\
+             users:\n- name: u\n  user: {{tokenFile: {path:?}{extra}}}\n\
+             contexts:\n- name: c\n  context: {{cluster: a, user: u}}\ncurrent-context: c\n"
+        )
+    }
+
+    /// The user entry kube will authenticate with, as JSON (kube's
+    /// serializer writes the token out, which these tests need).
+    async fn resolved_user(kubeconfig: &str) -> Result<serde_json::Value> {
+        let cfg = ClusterConfig::kubeconfig_text(kubeconfig)
+            .to_kube_config()
+            .await?;
+        Ok(serde_json::to_value(&cfg.auth_info).expect("AuthInfo serializes"))
+    }
+
+    #[tokio::test]
+    async fn token_files_are_trimmed_and_clean_ones_stay_reloadable() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = |name: &str, content: &str| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, content).expect("write");
+            p
+        };
+        // `echo tok > f`: trimmed into a fixed token.
+        for (name, content) in [
+            ("nl", "tok-1\n"),
+            ("crlf", "tok-1\r\n"),
+            ("ws", "  tok-1\t\n\n"),
+        ] {
+            let user = resolved_user(&token_file_kubeconfig(&file(name, content), ""))
+                .await
+                .expect("resolves");
+            assert_eq!(user["token"], "tok-1", "{name}");
+            assert!(
+                user.get("tokenFile").is_none_or(|v| v.is_null()),
+                "{name}: {user}"
+            );
+        }
+        // Nothing to trim: kube keeps the file, and re-reads it as it rotates.
+        let clean = file("clean", "tok-2");
+        let user = resolved_user(&token_file_kubeconfig(&clean, ""))
+            .await
+            .expect("resolves");
+        assert!(user.get("token").is_none_or(|v| v.is_null()), "{user}");
+        assert_eq!(user["tokenFile"], clean.to_string_lossy().as_ref());
+        // An inline token takes precedence (as in kube and client-go): the
+        // file is not even read.
+        let user = resolved_user(&token_file_kubeconfig(
+            &dir.path().join("missing"),
+            ", token: inline",
+        ))
+        .await
+        .expect("resolves");
+        assert_eq!(user["token"], "inline");
+    }
+
+    #[tokio::test]
+    async fn unusable_token_files_are_config_errors_that_never_show_the_token() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (name, content) in [
+            ("empty", ""),
+            ("blank", " \n\n"),
+            ("ctl", "s3cr3tQ\u{1}x\n"),
+            ("nl-inside", "s3cr3tQ\nx"),
+        ] {
+            let p = dir.path().join(name);
+            std::fs::write(&p, content).expect("write");
+            let err = resolved_user(&token_file_kubeconfig(&p, ""))
+                .await
+                .unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Invalid, "{name}: {err}");
+            assert!(matches!(err, Error::Config(_)), "{name}: {err:?}");
+            assert!(!err.to_string().contains("s3cr3tQ"), "{name}: {err}");
+        }
+        let err = resolved_user(&token_file_kubeconfig(&dir.path().join("nope"), ""))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Invalid, "{err}");
+        assert!(err.to_string().contains("nope"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn inline_tokens_are_trimmed_and_unsendable_ones_rejected_not_panicked_on() {
+        let with_token = |token: &str| {
+            KC.replace(
+                "token: abc",
+                &format!("token: {}", serde_json::to_string(token).expect("json")),
+            )
+        };
+        let user = resolved_user(&with_token("abc\n")).await.expect("resolves");
+        assert_eq!(user["token"], "abc");
+        let user = resolved_user(&with_token("abc")).await.expect("resolves");
+        assert_eq!(user["token"], "abc");
+        // kube would panic building a client with this one.
+        let err = resolved_user(&with_token("ab\nc-Zq9")).await.unwrap_err();
+        assert!(matches!(err, Error::Config(_)), "{err:?}");
+        assert!(!err.to_string().contains("Zq9"), "{err}");
+        let err = ClusterConfig::token("https://h:6443", None, "ab\u{7f}c")
+            .to_kube_config()
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Invalid, "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_token_source_is_trimmed_too() {
+        let cfg = ClusterConfig::token("https://h:6443", None, "tok-3\n")
+            .to_kube_config()
+            .await
+            .expect("resolves");
+        let user = serde_json::to_value(&cfg.auth_info).expect("serializes");
+        assert_eq!(user["token"], "tok-3");
     }
 
     #[test]

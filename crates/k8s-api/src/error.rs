@@ -4,7 +4,11 @@
 //! [`ErrorKind`]s: the HTTP status and the `reason` of the server's `Status`
 //! decide (404 → NotFound, 409 → Conflict or AlreadyExists, 422 → Invalid
 //! with the server's field causes, 401, 403, 429/5xx → Unavailable,
-//! 504 → Timeout); transport failures are Unavailable.
+//! 504 → Timeout); transport failures are Unavailable, except credentials
+//! that can never be sent (a bearer token or basic-auth value that is not a
+//! valid header, an exec plugin without a command), which are
+//! [`Error::Config`] (Invalid): retrying or rebuilding the client cannot fix
+//! them.
 
 use kubepkg_util::{ErrorKind, HasErrorKind};
 use std::fmt;
@@ -206,11 +210,30 @@ fn chain_text(e: &(dyn std::error::Error + 'static)) -> String {
     out
 }
 
+/// Whether a failure of kube's auth layer (raised per request) is a
+/// configuration problem no retry or rebuild can fix. Exec plugin runs
+/// and token refreshes may fail transiently, so they stay Unavailable.
+fn auth_is_config(e: &kube::client::AuthError) -> bool {
+    use kube::client::AuthError as A;
+    matches!(
+        e,
+        A::InvalidBasicAuth(_)
+            | A::InvalidBearerToken(_)
+            | A::MissingCommand
+            | A::ExecMissingClusterInfo
+    )
+}
+
 fn transport_error(e: &(dyn std::error::Error + 'static)) -> Error {
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(s) = cur {
         if let Some(t) = s.downcast_ref::<RequestTimedOut>() {
             return Error::Timeout(t.to_string());
+        }
+        if let Some(a) = s.downcast_ref::<kube::client::AuthError>()
+            && auth_is_config(a)
+        {
+            return Error::Config(format!("authentication: {}", chain_text(e)));
         }
         if let Some(io) = s.downcast_ref::<std::io::Error>()
             && io.kind() == std::io::ErrorKind::TimedOut
@@ -332,6 +355,44 @@ mod tests {
             Box::new(RequestTimedOut(std::time::Duration::from_secs(1)));
         let e: Error = kube::Error::Service(boxed).into();
         assert_eq!(e.kind(), ErrorKind::Timeout);
+    }
+
+    #[test]
+    fn an_unsendable_bearer_token_is_a_config_error_not_unavailable() {
+        // What kube's auth layer raises for a token ending in a newline.
+        let header = http::HeaderValue::try_from("Bearer tok\n").unwrap_err();
+        let boxed: Box<dyn std::error::Error + Send + Sync> =
+            Box::new(kube::client::AuthError::InvalidBearerToken(header));
+        let e: Error = kube::Error::Service(boxed).into();
+        assert!(matches!(e, Error::Config(_)), "{e:?}");
+        assert_eq!(e.kind(), ErrorKind::Invalid);
+        let text = e.to_string();
+        assert!(text.contains("invalid bearer token"), "{text}");
+        assert!(text.contains("failed to parse header value"), "{text}");
+
+        // Also when another layer wrapped it.
+        #[derive(Debug)]
+        struct Wrapped(kube::client::AuthError);
+        impl fmt::Display for Wrapped {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("middleware failed")
+            }
+        }
+        impl std::error::Error for Wrapped {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let boxed: Box<dyn std::error::Error + Send + Sync> =
+            Box::new(Wrapped(kube::client::AuthError::MissingCommand));
+        let e: Error = kube::Error::Service(boxed).into();
+        assert_eq!(e.kind(), ErrorKind::Invalid, "{e}");
+
+        // A failing exec plugin may recover: still Unavailable.
+        let boxed: Box<dyn std::error::Error + Send + Sync> =
+            Box::new(kube::client::AuthError::ExecPluginFailed);
+        let e: Error = kube::Error::Service(boxed).into();
+        assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
     }
 
     #[test]

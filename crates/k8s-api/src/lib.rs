@@ -24,7 +24,9 @@
 //! - **Apply** — [`apply`](mod@apply) a multi-document bundle of any kinds
 //!   with server-side apply, ordering, per-object results, dry run and prune.
 //! - **Watch** — [`watch`] resumes after dropped connections and re-lists
-//!   on `410 Gone` without losing or repeating events.
+//!   on `410 Gone`, turning the difference into events, so a caller sees
+//!   each change once (see the module docs for a watch started from a
+//!   caller's own resourceVersion).
 //!
 //! Every failure is an [`Error`] whose [`Error::kind`] is one of
 //! `kubepkg_util::ErrorKind`; every remote call runs in a `tracing` span

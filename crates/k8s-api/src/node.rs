@@ -1,12 +1,13 @@
 //! Nodes: list / get (from [`Resources`]), cordon, uncordon, and drain
 //! through the eviction API, so PodDisruptionBudgets are respected.
 
-use crate::resource::{ListOptions, Resources, check_name, deadline_after, escape_field_value};
+use crate::resource::{
+    ListOptions, Resources, check_name, check_namespace, deadline_after, escape_field_value,
+};
 use crate::{Client, Error, Result};
 use futures::StreamExt as _;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::ResourceExt as _;
-use kube::api::{DeleteParams, EvictParams};
 use kubepkg_util::{ErrorKind, HasErrorKind};
 use std::fmt;
 use std::future::Future;
@@ -344,6 +345,53 @@ impl Resources<Node> {
     }
 }
 
+/// The `POST /api/v1/namespaces/{ns}/pods/{name}/eviction` request, with a
+/// `policy/v1` `Eviction` body.
+///
+/// Built here rather than by kube's `Api::evict`: kube 5 puts the delete
+/// options under a `delete_options` key, which the API server ignores
+/// (the field is `deleteOptions`), so a requested grace period would be
+/// silently dropped. The path keeps the shape the retry layer recognises
+/// (see `layers::is_eviction`): evictions are never retried there.
+fn eviction_request(
+    ns: &str,
+    name: &str,
+    grace_period_secs: Option<u32>,
+) -> Result<http::Request<Vec<u8>>> {
+    // Both become path segments: never let input reshape the path.
+    check_namespace(ns)?;
+    check_name(name)?;
+    let mut body = serde_json::json!({
+        "apiVersion": "policy/v1",
+        "kind": "Eviction",
+        "metadata": {"name": name, "namespace": ns},
+    });
+    if let Some(secs) = grace_period_secs {
+        body["deleteOptions"] = serde_json::json!({ "gracePeriodSeconds": secs });
+    }
+    let body = serde_json::to_vec(&body)
+        .map_err(|e| Error::internal(format!("eviction body of {ns}/{name}: {e}")))?;
+    let mut req = http::Request::post(format!("/api/v1/namespaces/{ns}/pods/{name}/eviction"))
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .header(http::header::ACCEPT, "application/json")
+        .body(body)
+        .map_err(|e| Error::invalid(format!("eviction of {ns}/{name}: {e}")))?;
+    // The same marker kube's own `evict` sets (kube's trace layer names the
+    // request's span after it).
+    req.extensions_mut().insert("evict");
+    Ok(req)
+}
+
+/// Sends one eviction; the answer's body (a `Status`) is not needed.
+async fn evict_once(client: &Client, ns: &str, name: &str, opts: &DrainOptions) -> Result<()> {
+    let req = eviction_request(ns, name, opts.grace_period_secs)?;
+    let target = format!("Pod {ns}/{name}");
+    client
+        .run("evict", &target, client.kube().request_text(req))
+        .await
+        .map(drop)
+}
+
 /// Whether a failed eviction is worth asking again: 429 (a disruption
 /// budget says "not now") or the API server being briefly unavailable.
 fn eviction_retryable(e: &Error) -> bool {
@@ -363,13 +411,6 @@ async fn evict_until(
     let name = p.name_any();
     let uid = p.uid();
     let pods = client.pods(&ns);
-    let ep = EvictParams {
-        delete_options: Some(DeleteParams {
-            grace_period_seconds: opts.grace_period_secs,
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
     let target = format!("Pod {ns}/{name}");
     loop {
         // Not retried by the client's retry layer (see `layers`): a blocked
@@ -377,7 +418,7 @@ async fn evict_until(
         let res = within(
             deadline,
             &format!("eviction of {target}"),
-            client.run("evict", &target, pods.api.evict(&name, &ep)),
+            evict_once(client, &ns, &name, opts),
         )
         .await;
         match res {
@@ -488,6 +529,42 @@ mod tests {
         assert!(!eviction_retryable(&status(500, "InternalError")));
         assert!(!eviction_retryable(&status(403, "Forbidden")));
         assert!(!eviction_retryable(&Error::Timeout("t".into())));
+    }
+
+    #[test]
+    fn the_eviction_request_carries_camel_case_delete_options() {
+        let req = eviction_request("shop", "web-1", Some(7)).expect("request");
+        assert_eq!(req.method(), http::Method::POST);
+        assert_eq!(
+            req.uri().path(),
+            "/api/v1/namespaces/shop/pods/web-1/eviction"
+        );
+        assert_eq!(req.extensions().get::<&'static str>(), Some(&"evict"));
+        let body: serde_json::Value = serde_json::from_slice(req.body()).expect("json");
+        assert_eq!(
+            body,
+            serde_json::json!({
+                "apiVersion": "policy/v1",
+                "kind": "Eviction",
+                "metadata": {"name": "web-1", "namespace": "shop"},
+                "deleteOptions": {"gracePeriodSeconds": 7}
+            })
+        );
+        // No grace period asked: each pod's own applies, no options sent.
+        let req = eviction_request("shop", "web-1", None).expect("request");
+        let body: serde_json::Value = serde_json::from_slice(req.body()).expect("json");
+        assert!(body.get("deleteOptions").is_none(), "{body}");
+        assert!(body.get("delete_options").is_none(), "{body}");
+        // Input that would reshape the path never becomes a request.
+        for (ns, name) in [
+            ("shop", "a/b"),
+            ("shop", "x?dryRun=All"),
+            ("a/b", "p"),
+            ("", "p"),
+        ] {
+            let err = eviction_request(ns, name, None).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Invalid, "{ns:?} {name:?}");
+        }
     }
 
     #[tokio::test(start_paused = true)]

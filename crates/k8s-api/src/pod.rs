@@ -1,7 +1,19 @@
 //! Pods: list (selectors, continue-token pagination as a stream — see
 //! [`Resources::stream`]), get, delete with a grace period, logs (container,
-//! timestamps, tail lines, since, previous, limit bytes) and followed logs as
-//! a stream of lines, readiness waits, and the pod's events.
+//! timestamps, tail lines, since, previous, limit bytes), readiness waits,
+//! and the pod's events.
+//!
+//! Logs come three ways:
+//!
+//! | call | follows | memory |
+//! |---|---|---|
+//! | [`Resources::<Pod>::logs`] | no | the whole answer, as one `String` |
+//! | [`Resources::<Pod>::log_lines`] | no | one line at a time (a stream) |
+//! | [`Resources::<Pod>::log_stream`] | yes | one line at a time (a stream) |
+//!
+//! A container's log can be large and `logs` buffers all of it: bound it
+//! with [`LogOptions::limit_bytes`] or [`LogOptions::tail_lines`], or read
+//! it with `log_lines`.
 
 use crate::events::{EventApi, EventRecord, ObjectRef};
 use crate::resource::{Resources, check_name};
@@ -108,7 +120,13 @@ pub fn phase(p: &Pod) -> &str {
 }
 
 impl Resources<Pod> {
-    /// The whole log (bounded by the options), as text.
+    /// The log as it is now (bounded by the options), as one `String`.
+    ///
+    /// The whole answer is buffered in memory, and nothing bounds it by
+    /// default: a chatty container's log can be hundreds of megabytes. Set
+    /// [`LogOptions::limit_bytes`] (or [`LogOptions::tail_lines`]) to cap
+    /// it, or read it line by line with [`Self::log_lines`] (or follow it
+    /// with [`Self::log_stream`]).
     pub async fn logs(&self, name: &str, opts: &LogOptions) -> Result<String> {
         check_name(name)?;
         opts.validate()?;
@@ -118,6 +136,21 @@ impl Resources<Pod> {
             .await
     }
 
+    /// The log as it is now (bounded by the options), streamed: one line
+    /// at a time (without its newline) as it arrives, ending at the end of
+    /// the log. Memory is bounded by the longest line, not the log's size.
+    /// A last line without a newline is delivered too.
+    ///
+    /// Only the response headers are subject to the client's request
+    /// timeout, so a long log is not cut off by it.
+    pub async fn log_lines(
+        &self,
+        name: &str,
+        opts: &LogOptions,
+    ) -> Result<BoxStream<'static, Result<String>>> {
+        self.lines(name, opts, false).await
+    }
+
     /// Follows the log: a stream of lines (without the newline) that ends
     /// when the container stops or the stream is dropped.
     pub async fn log_stream(
@@ -125,13 +158,23 @@ impl Resources<Pod> {
         name: &str,
         opts: &LogOptions,
     ) -> Result<BoxStream<'static, Result<String>>> {
+        self.lines(name, opts, true).await
+    }
+
+    async fn lines(
+        &self,
+        name: &str,
+        opts: &LogOptions,
+        follow: bool,
+    ) -> Result<BoxStream<'static, Result<String>>> {
         check_name(name)?;
         opts.validate()?;
-        let lp = opts.to_params(true);
+        let lp = opts.to_params(follow);
         let target = self.target(Some(name));
+        let operation = if follow { "logs.follow" } else { "logs.stream" };
         let reader = self
             .client
-            .run("logs.follow", &target, self.api.log_stream(name, &lp))
+            .run(operation, &target, self.api.log_stream(name, &lp))
             .await?;
         Ok(reader
             .lines()

@@ -8,6 +8,42 @@
 //! the difference against what the caller has already seen — additions,
 //! modifications and deletions — so the caller's view converges without a
 //! lost or duplicated event. Bookmarks keep the resume point fresh.
+//!
+//! ## Identity
+//!
+//! Objects are tracked by `metadata.uid` (by `namespace/name` only for an
+//! object without one). An object deleted and re-created under the same
+//! name while the watch was re-listing is therefore reported as `Deleted`
+//! (the old object) followed by `Added` (the new one), not as `Modified`.
+//! A re-list's diff delivers its deletions first, then additions and
+//! modifications, so a caller keeping its own map by name ends up holding
+//! the new object.
+//!
+//! ## Starting from a resourceVersion
+//!
+//! With [`WatchOptions::resource_version`] the watch does not list first:
+//! it knows nothing of what the caller holds. If the server answers
+//! `410 Gone` (that version was compacted away — etcd keeps only a few
+//! minutes of history), the watch re-lists and can only diff against the
+//! objects *it* delivered since: every other object that exists is
+//! re-emitted as `Added` — also ones the caller already has, so treat an
+//! `Added` of a known object as a replacement — and an object deleted
+//! between the caller's resourceVersion and the re-list that the watch
+//! never delivered is **not** reported (there is nothing to report it
+//! from). A caller that must see such deletions should reconcile its state
+//! with a fresh list, or start the watch without a resourceVersion (it
+//! then lists first and every later re-list is a complete diff).
+//!
+//! ## Duplicate filter
+//!
+//! After a reconnect the server may replay events the caller already got.
+//! Events at or before the last delivered resourceVersion are dropped,
+//! comparing resourceVersions as integers (etcd's are). The API treats
+//! them as opaque strings, though: when either side of the comparison is
+//! not an integer (a server not backed by etcd, an aggregated API), that
+//! comparison is skipped — the filter is off for that event, never wrong —
+//! and only the per-object check remains (an event whose object has the
+//! resourceVersion already delivered for it is dropped).
 
 use crate::resource::{ListOptions, Resources};
 use crate::{Error, Result};
@@ -60,6 +96,13 @@ pub struct WatchOptions {
     /// (default true). Ignored when `resource_version` is set.
     pub initial: bool,
     /// Start after this resourceVersion instead of listing first.
+    ///
+    /// If it has expired (or expires during an outage), the server answers
+    /// `410 Gone` and the watch re-lists: objects the watch has not
+    /// delivered itself are (re-)emitted as `Added` whatever
+    /// [`Self::initial`] says, and deletions between this version and the
+    /// re-list of objects the watch never delivered cannot be reported.
+    /// See the [module docs](crate::watch#starting-from-a-resourceversion).
     pub resource_version: Option<String>,
     /// Server-side timeout of one watch request, after which it is
     /// transparently re-issued (default 290 s).
@@ -98,10 +141,29 @@ impl WatchOptions {
     }
 }
 
-fn key_of<K: Resource>(o: &K) -> String {
+/// `namespace/name`: how events are ordered, and the identity of an
+/// object without a uid.
+fn name_of<K: Resource>(o: &K) -> String {
     format!("{}/{}", o.namespace().unwrap_or_default(), o.name_any())
 }
 
+/// The identity of an object across the watch: its uid, so that a
+/// re-created object (same name, new uid) is another object.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum Key {
+    Uid(String),
+    Name(String),
+}
+
+fn key_of<K: Resource>(o: &K) -> Key {
+    match o.meta().uid.as_deref() {
+        Some(uid) if !uid.is_empty() => Key::Uid(uid.to_string()),
+        _ => Key::Name(name_of(o)),
+    }
+}
+
+/// A resourceVersion as an integer, when it is one (see the module docs:
+/// `None` switches the numeric duplicate filter off for that comparison).
 fn rv_num(rv: &str) -> Option<u64> {
     rv.parse().ok()
 }
@@ -110,7 +172,7 @@ struct Watcher<K> {
     res: Resources<K>,
     opts: WatchOptions,
     /// Last state delivered per object, for de-duplication and re-list diffs.
-    known: HashMap<String, K>,
+    known: HashMap<Key, K>,
     last_rv: Option<String>,
     stream: Option<BoxStream<'static, kube::Result<WatchEvent<K>>>>,
     pending: VecDeque<Event<K>>,
@@ -180,23 +242,43 @@ where
                 None => break,
             }
         }
-        let mut fresh: HashMap<String, K> = HashMap::with_capacity(items.len());
+        self.listed(items, list_rv);
+        Ok(())
+    }
+
+    /// Takes a complete list in: queues what the caller has to be told and
+    /// makes it the known state. No I/O, so the diff is testable.
+    fn listed(&mut self, items: Vec<K>, list_rv: Option<String>) {
+        let mut fresh: HashMap<Key, K> = HashMap::with_capacity(items.len());
         for o in items {
             fresh.insert(key_of(&o), o);
         }
-        if self.first_list {
+        // Deterministic order: by namespace/name, then uid.
+        let order = |o: &K| (name_of(o), key_of(o));
+        if self.first_list && self.opts.resource_version.is_none() {
             if self.opts.initial {
                 let mut v: Vec<&K> = fresh.values().collect();
-                v.sort_by_key(|o| key_of(*o));
+                v.sort_by_cached_key(|o| order(o));
                 self.pending
                     .extend(v.into_iter().cloned().map(Event::Added));
             }
         } else {
-            // Diff against what the caller has seen.
-            let mut keys: Vec<&String> = fresh.keys().collect();
-            keys.sort();
-            for k in keys {
-                let new = &fresh[k];
+            // Diff against what the caller has been told (after a watch
+            // from a caller's resourceVersion, only what this watch told
+            // it: the rest comes out as Added). Deletions first, so that a
+            // re-created object's Deleted (old uid) precedes its Added.
+            let mut gone: Vec<&K> = self
+                .known
+                .iter()
+                .filter(|(k, _)| !fresh.contains_key(*k))
+                .map(|(_, o)| o)
+                .collect();
+            gone.sort_by_cached_key(|o| order(o));
+            self.pending
+                .extend(gone.into_iter().cloned().map(Event::Deleted));
+            let mut present: Vec<(&Key, &K)> = fresh.iter().collect();
+            present.sort_by_cached_key(|(_, o)| order(o));
+            for (k, new) in present {
                 match self.known.get(k) {
                     None => self.pending.push_back(Event::Added(new.clone())),
                     Some(old) if old.resource_version() != new.resource_version() => {
@@ -205,21 +287,10 @@ where
                     Some(_) => {}
                 }
             }
-            let mut gone: Vec<&String> = self
-                .known
-                .keys()
-                .filter(|k| !fresh.contains_key(*k))
-                .collect();
-            gone.sort();
-            for k in gone {
-                self.pending
-                    .push_back(Event::Deleted(self.known[k].clone()));
-            }
         }
         self.known = fresh;
         self.first_list = false;
         self.last_rv = list_rv;
-        Ok(())
     }
 
     async fn start_watch(&mut self) -> Result<()> {
@@ -464,6 +535,182 @@ mod tests {
         .unwrap();
         assert!(w.accept(b).is_none());
         assert_eq!(w.last_rv.as_deref(), Some("42"));
+    }
+
+    fn with_uid(mut c: ConfigMap, uid: &str) -> ConfigMap {
+        c.metadata.uid = Some(uid.into());
+        c
+    }
+
+    /// What an event says: `added a uid-1 @5`.
+    fn describe(e: &Event<ConfigMap>) -> String {
+        let (what, o) = match e {
+            Event::Added(o) => ("added", o),
+            Event::Modified(o) => ("modified", o),
+            Event::Deleted(o) => ("deleted", o),
+        };
+        format!(
+            "{what} {} {} @{}",
+            o.metadata.name.as_deref().unwrap_or_default(),
+            o.metadata.uid.as_deref().unwrap_or("-"),
+            o.metadata.resource_version.as_deref().unwrap_or_default(),
+        )
+    }
+
+    fn drain_pending(w: &mut Watcher<ConfigMap>) -> Vec<String> {
+        w.pending.drain(..).map(|e| describe(&e)).collect()
+    }
+
+    #[tokio::test]
+    async fn a_relist_reports_a_recreated_object_as_deleted_then_added() {
+        let mut w = watcher();
+        w.first_list = true;
+        w.listed(
+            vec![
+                with_uid(cm("a", "5"), "uid-a1"),
+                with_uid(cm("b", "6"), "uid-b"),
+                with_uid(cm("c", "7"), "uid-c"),
+            ],
+            Some("7".into()),
+        );
+        assert_eq!(
+            drain_pending(&mut w),
+            ["added a uid-a1 @5", "added b uid-b @6", "added c uid-c @7"]
+        );
+        // During an outage: `a` deleted and re-created (new uid), `b`
+        // changed, `c` deleted, `d` created. Then 410 Gone and a re-list.
+        w.listed(
+            vec![
+                with_uid(cm("d", "12"), "uid-d"),
+                with_uid(cm("a", "11"), "uid-a2"),
+                with_uid(cm("b", "10"), "uid-b"),
+            ],
+            Some("12".into()),
+        );
+        assert_eq!(
+            drain_pending(&mut w),
+            [
+                "deleted a uid-a1 @5",
+                "deleted c uid-c @7",
+                "added a uid-a2 @11",
+                "modified b uid-b @10",
+                "added d uid-d @12",
+            ]
+        );
+        assert_eq!(w.last_rv.as_deref(), Some("12"));
+        // The same list again changes nothing.
+        w.listed(
+            vec![
+                with_uid(cm("a", "11"), "uid-a2"),
+                with_uid(cm("b", "10"), "uid-b"),
+                with_uid(cm("d", "12"), "uid-d"),
+            ],
+            Some("12".into()),
+        );
+        assert!(w.pending.is_empty(), "{:?}", w.pending);
+    }
+
+    #[tokio::test]
+    async fn live_events_track_objects_by_uid() {
+        let mut w = watcher();
+        let out = w.accept(WatchEvent::Added(with_uid(cm("a", "11"), "uid-1")));
+        assert_eq!(
+            out.as_ref().map(describe).as_deref(),
+            Some("added a uid-1 @11")
+        );
+        let out = w.accept(WatchEvent::Deleted(with_uid(cm("a", "12"), "uid-1")));
+        assert_eq!(
+            out.as_ref().map(describe).as_deref(),
+            Some("deleted a uid-1 @12")
+        );
+        // Re-created under the same name: a new object, Added.
+        let out = w.accept(WatchEvent::Added(with_uid(cm("a", "13"), "uid-2")));
+        assert_eq!(
+            out.as_ref().map(describe).as_deref(),
+            Some("added a uid-2 @13")
+        );
+        assert_eq!(w.known.len(), 1);
+        assert!(w.known.contains_key(&Key::Uid("uid-2".into())));
+        // An object without a uid is tracked by namespace/name.
+        assert!(w.accept(WatchEvent::Added(cm("n", "14"))).is_some());
+        assert!(w.known.contains_key(&Key::Name("ns/n".into())));
+    }
+
+    #[tokio::test]
+    async fn after_gone_a_watch_from_a_callers_version_re_emits_what_it_did_not_deliver() {
+        // Started from a caller's resourceVersion, with `changes_only`:
+        // the watch has no list of its own.
+        let mut w = watcher();
+        w.first_list = true;
+        w.opts = WatchOptions {
+            resource_version: Some("10".into()),
+            ..WatchOptions::default().changes_only()
+        };
+        // It delivered `a` and `b` live, then the version expired.
+        assert!(
+            w.accept(WatchEvent::Added(with_uid(cm("a", "11"), "uid-a")))
+                .is_some()
+        );
+        assert!(
+            w.accept(WatchEvent::Added(with_uid(cm("b", "12"), "uid-b")))
+                .is_some()
+        );
+        // The re-list: `a` unchanged, `b` gone, `old` (from before the
+        // caller's version) still there, `c` new.
+        w.listed(
+            vec![
+                with_uid(cm("old", "3"), "uid-old"),
+                with_uid(cm("a", "11"), "uid-a"),
+                with_uid(cm("c", "20"), "uid-c"),
+            ],
+            Some("20".into()),
+        );
+        assert_eq!(
+            drain_pending(&mut w),
+            [
+                // What the watch delivered itself is diffed exactly…
+                "deleted b uid-b @12",
+                // …everything else can only be re-emitted as Added.
+                "added c uid-c @20",
+                "added old uid-old @3",
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn non_numeric_resource_versions_switch_only_the_numeric_filter_off() {
+        let mut w = watcher();
+        w.last_rv = Some("opaque-b".into());
+        // Not comparable with the resume point: delivered, not dropped.
+        assert!(
+            w.accept(WatchEvent::Added(with_uid(cm("a", "opaque-a"), "u")))
+                .is_some()
+        );
+        assert_eq!(w.last_rv.as_deref(), Some("opaque-a"));
+        // The per-object check still drops an exact replay…
+        assert!(
+            w.accept(WatchEvent::Modified(with_uid(cm("a", "opaque-a"), "u")))
+                .is_none()
+        );
+        // …and a change is delivered.
+        assert!(matches!(
+            w.accept(WatchEvent::Modified(with_uid(cm("a", "opaque-c"), "u"))),
+            Some(Event::Modified(_))
+        ));
+        // A numeric version after an opaque one is not compared either.
+        assert!(
+            w.accept(WatchEvent::Modified(with_uid(cm("a", "1"), "u")))
+                .is_some()
+        );
+        // Once both are numeric, the filter is back.
+        assert!(
+            w.accept(WatchEvent::Modified(with_uid(cm("a", "1"), "u")))
+                .is_none()
+        );
+        assert!(
+            w.accept(WatchEvent::Added(with_uid(cm("z", "1"), "uz")))
+                .is_none()
+        );
     }
 
     #[test]

@@ -41,17 +41,29 @@ fn status_body(code: u16, reason: &str) -> String {
 /// A server answering from a script (the last reply repeats); records the
 /// request lines it saw.
 async fn server(script: Vec<Reply>) -> (String, Arc<Mutex<Vec<String>>>) {
+    let (url, seen, _) = recording_server(script).await;
+    (url, seen)
+}
+
+/// Request lines and bodies a [`recording_server`] saw, in order.
+type Requests = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
+/// [`server`], also recording each request's line and body.
+async fn recording_server(script: Vec<Reply>) -> (String, Arc<Mutex<Vec<String>>>, Requests) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let seen = Arc::new(Mutex::new(Vec::new()));
+    let requests: Requests = Arc::default();
     let script = Arc::new(Mutex::new(VecDeque::from(script)));
     let seen2 = seen.clone();
+    let requests2 = requests.clone();
     tokio::spawn(async move {
         loop {
             let Ok((mut sock, _)) = listener.accept().await else {
                 return;
             };
             let seen = seen2.clone();
+            let requests = requests2.clone();
             let script = script.clone();
             tokio::spawn(async move {
                 let mut buf = Vec::new();
@@ -87,9 +99,13 @@ async fn server(script: Vec<Reply>) -> (String, Arc<Mutex<Vec<String>>>) {
                     }
                     buf.extend_from_slice(&chunk[..n]);
                 }
-                seen.lock()
+                let line = head.lines().next().unwrap_or_default().to_string();
+                let body_end = buf.len().min(head_end + len);
+                requests
+                    .lock()
                     .expect("lock")
-                    .push(head.lines().next().unwrap_or_default().to_string());
+                    .push((line.clone(), buf[head_end..body_end].to_vec()));
+                seen.lock().expect("lock").push(line);
                 let r = {
                     let mut s = script.lock().expect("lock");
                     if s.len() > 1 {
@@ -118,7 +134,7 @@ async fn server(script: Vec<Reply>) -> (String, Arc<Mutex<Vec<String>>>) {
             });
         }
     });
-    (format!("http://{addr}"), seen)
+    (format!("http://{addr}"), seen, requests)
 }
 
 fn cfg(url: &str) -> ClusterConfig {
@@ -366,6 +382,59 @@ async fn a_blocked_drain_stops_at_its_timeout_and_keeps_what_it_evicted() {
     // `?` into the crate's error keeps the kind.
     let plain: kubepkg_k8s_api::Error = err.into();
     assert_eq!(plain.kind(), ErrorKind::Timeout);
+}
+
+#[tokio::test]
+async fn a_drain_sends_policy_v1_evictions_with_its_grace_period() {
+    let pods = format!(
+        r#"{{"apiVersion":"v1","kind":"PodList","metadata":{{"resourceVersion":"5"}},"items":[{}]}}"#,
+        managed_pod("a")
+    );
+    let (url, _, requests) = recording_server(vec![
+        reply(200, NODE),  // get node
+        reply(200, &pods), // pods on it
+        reply(200, NODE),  // cordon
+        reply(
+            201,
+            r#"{"kind":"Status","apiVersion":"v1","status":"Success","code":201}"#,
+        ), // evict a
+        reply(404, &status_body(404, "NotFound")), // a is gone
+    ])
+    .await;
+    let c = connect(&cfg(&url)).await.expect("client");
+    let opts = kubepkg_k8s_api::node::DrainOptions {
+        grace_period_secs: Some(7),
+        timeout: Duration::from_secs(10),
+        ..Default::default()
+    };
+    let report = c.nodes().drain("n1", &opts).await.expect("drain");
+    assert_eq!(report.evicted, ["d/a"]);
+    let requests = requests.lock().expect("lock").clone();
+    let evictions: Vec<&(String, Vec<u8>)> = requests
+        .iter()
+        .filter(|(line, _)| line.starts_with("POST ") && line.contains("/eviction"))
+        .collect();
+    assert_eq!(evictions.len(), 1, "{requests:?}");
+    let (line, body) = evictions[0];
+    let path = line.split(' ').nth(1).unwrap_or_default();
+    assert_eq!(
+        path.split('?').next(),
+        Some("/api/v1/namespaces/d/pods/a/eviction"),
+        "{line}"
+    );
+    let body: serde_json::Value = serde_json::from_slice(body).expect("JSON body");
+    // kube 5's `evict` sends `delete_options`, which the API server
+    // ignores; the field is `deleteOptions`.
+    assert_eq!(
+        body,
+        serde_json::json!({
+            "apiVersion": "policy/v1",
+            "kind": "Eviction",
+            "metadata": {"name": "a", "namespace": "d"},
+            "deleteOptions": {"gracePeriodSeconds": 7}
+        }),
+        "{body}"
+    );
 }
 
 #[tokio::test]

@@ -307,8 +307,7 @@ fn write(path: &Path, text: &str) {
 async fn kubeconfig_user_with_a_token_file() {
     let e = env();
     let dir = tempfile::tempdir().expect("tempdir");
-    // No trailing newline: kube 5 sends a token file's content verbatim
-    // (client-go trims it), and a newline is not valid in a header.
+    // No trailing newline: kube keeps re-reading such a file as it rotates.
     write(&dir.path().join("token"), &e.admin_token);
     // A relative tokenFile resolves against the kubeconfig's directory.
     let kubeconfig = dir.path().join("config");
@@ -325,6 +324,56 @@ async fn kubeconfig_user_with_a_token_file() {
         .list(&ListOptions::default())
         .await
         .expect("the admin token may list pods");
+
+    // What `echo "$TOKEN" > token` writes: kube 5 would send the newline
+    // (invalid in a header, every request failing); like client-go,
+    // kubepkg trims it. Also CRLF and surrounding blanks.
+    for (name, content) in [
+        ("echoed", format!("{}\n", e.admin_token)),
+        ("crlf", format!("{}\r\n", e.admin_token)),
+        ("padded", format!("  {}\n\n", e.admin_token)),
+    ] {
+        write(&dir.path().join(name), &content);
+        let kubeconfig = dir.path().join(format!("{name}-config"));
+        write(
+            &kubeconfig,
+            &kubeconfig_for_user(serde_json::json!({ "tokenFile": name })),
+        );
+        let c = connect(&ClusterConfig::kubeconfig_file(&kubeconfig))
+            .await
+            .unwrap_or_else(|err| panic!("{name}: client: {err}"));
+        let v = c
+            .version()
+            .await
+            .unwrap_or_else(|err| panic!("{name}: version through the token file: {err}"));
+        assert_eq!(v.git_version, e.version, "{name}");
+        c.pods("kube-system")
+            .list(&ListOptions::default())
+            .await
+            .unwrap_or_else(|err| panic!("{name}: the admin token may list pods: {err}"));
+        // The cluster manager probes it fine too.
+        let m = ClusterManager::new();
+        assert_eq!(
+            m.add(name, ClusterConfig::kubeconfig_file(&kubeconfig))
+                .await
+                .unwrap_or_else(|err| panic!("{name}: manager: {err}")),
+            Added::New
+        );
+    }
+
+    // A token file whose content cannot be a header even trimmed: a
+    // configuration error when the client is built, the token not shown.
+    write(&dir.path().join("garbled"), "abc\ndef-Zq9\n");
+    let garbled = dir.path().join("garbled-config");
+    write(
+        &garbled,
+        &kubeconfig_for_user(serde_json::json!({"tokenFile": "garbled"})),
+    );
+    let err = connect(&ClusterConfig::kubeconfig_file(&garbled))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Invalid, "{err}");
+    assert!(!err.to_string().contains("def-Zq9"), "{err}");
 
     // A token file holding a wrong token: Unauthorized.
     write(&dir.path().join("wrong"), "not-a-token");
@@ -350,6 +399,70 @@ async fn kubeconfig_user_with_a_token_file() {
         Err(err) => err,
     };
     assert_eq!(err.kind(), ErrorKind::Invalid, "{err}");
+}
+
+#[tokio::test]
+async fn inline_tokens_are_trimmed_and_unsendable_ones_are_configuration_errors() {
+    let e = env();
+    // A YAML block scalar (`token: |`) ends in a newline: trimmed, it works.
+    let kubeconfig =
+        kubeconfig_for_user(serde_json::json!({"token": format!("{}\n", e.admin_token)}));
+    let c = connect(&ClusterConfig::kubeconfig_text(kubeconfig))
+        .await
+        .expect("client");
+    let v = c.version().await.expect("version with the trimmed token");
+    assert_eq!(v.git_version, e.version);
+
+    // A newline inside cannot be sent: kube would panic building the
+    // client; kubepkg refuses the config instead.
+    let kubeconfig =
+        kubeconfig_for_user(serde_json::json!({"token": format!("{}\nQz7-x", e.admin_token)}));
+    let err = connect(&ClusterConfig::kubeconfig_text(kubeconfig))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Invalid, "{err}");
+    assert!(!err.to_string().contains("Qz7-x"), "{err}");
+}
+
+#[tokio::test]
+async fn an_unsendable_refreshed_token_is_a_configuration_error_not_unavailable() {
+    let e = env();
+    let dir = tempfile::tempdir().expect("tempdir");
+    // An exec plugin whose token expires is refreshed by kube per request,
+    // and checked only then: a newline in it makes every request fail in
+    // kube's auth layer ("invalid bearer token: failed to parse header
+    // value") before anything is sent. That is the configuration's fault:
+    // Invalid, not Unavailable, so the cluster manager does not take the
+    // cluster for down and rebuild its client forever.
+    let script = dir.path().join("newline.sh");
+    write(
+        &script,
+        &format!(
+            "#!/bin/sh\ncat <<'EOF'\n\
+             {{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\",\
+             \"status\":{{\"token\":\"{}\\n\",\"expirationTimestamp\":\"2099-01-01T00:00:00Z\"}}}}\n\
+             EOF\n",
+            e.admin_token
+        ),
+    );
+    let kubeconfig = kubeconfig_for_user(serde_json::json!({"exec": {
+        "apiVersion": "client.authentication.k8s.io/v1",
+        "command": "/bin/sh", "args": [script], "interactiveMode": "Never"
+    }}));
+    let cfg = ClusterConfig::kubeconfig_text(kubeconfig);
+    let c = connect(&cfg).await.expect("client");
+    let err = c.version().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Invalid, "{err}");
+    assert!(matches!(err, Error::Config(_)), "{err:?}");
+    assert!(err.to_string().contains("invalid bearer token"), "{err}");
+    assert!(!err.to_string().contains(&e.admin_token), "{err}");
+
+    // The manager's probe reports it as such (it used to be Unavailable:
+    // "the cluster is down").
+    let m = ClusterManager::new();
+    let err = m.add("bad-token", cfg).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Invalid, "{err}");
+    assert!(err.to_string().contains("invalid bearer token"), "{err}");
 }
 
 /// An exec credential plugin: `/bin/sh <dir>/<name>.sh`, printing an

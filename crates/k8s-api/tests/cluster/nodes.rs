@@ -3,10 +3,12 @@
 //! so no other test's pods land there.
 
 use crate::common::{TestNs, admin, admin_config};
+use futures::StreamExt as _;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kubepkg_k8s_api::node::{DrainOptions, node_ready};
+use kubepkg_k8s_api::{Event, WatchOptions};
 use kubepkg_util::ErrorKind;
 use std::time::Duration;
 
@@ -243,4 +245,95 @@ async fn cordon_uncordon_and_drain_respecting_a_disruption_budget() {
 
 fn crate_pod_running(p: &Pod) -> bool {
     kubepkg_k8s_api::pod::phase(p) == "Running"
+}
+
+/// A kwok node of its own, tainted so no other test's pods land there;
+/// deleted when the guard drops.
+async fn own_node(c: &kubepkg_k8s_api::Client, prefix: &str) -> TestNode {
+    let node_name = kubepkg_testenv::unique_name(prefix);
+    let node: Node = serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": node_name,
+                     "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+                     "labels": {"kubernetes.io/hostname": node_name, "kubernetes.io/os": "linux"}},
+        "spec": {"taints": [{"key": "kubepkg.io/drain-test", "value": "yes", "effect": "NoSchedule"}]},
+        "status": {"allocatable": {"cpu": "4", "memory": "8Gi", "pods": "110"},
+                   "capacity": {"cpu": "4", "memory": "8Gi", "pods": "110"}}
+    }))
+    .expect("node");
+    c.nodes().create(&node).await.expect("create node");
+    let guard = TestNode { name: node_name };
+    c.nodes()
+        .wait_for(&guard.name, Duration::from_secs(60), |n| {
+            node_ready(n).then_some(())
+        })
+        .await
+        .expect("kwok makes the node Ready");
+    guard
+}
+
+#[tokio::test]
+async fn a_drain_gives_evicted_pods_the_grace_period_it_was_asked_for() {
+    let c = admin().await;
+    let ns = TestNs::new(&c, "kp-grace").await;
+    let node = own_node(&c, "kp-grace-node").await;
+    let pods = c.pods(&ns.name);
+    // The pod's own grace period is 30 s; the drain asks for 7.
+    let mut spec = pinned_pod("slow", &node.name, serde_json::json!({"app": "slow"}));
+    spec["spec"]["terminationGracePeriodSeconds"] = 30.into();
+    let pod: Pod = serde_json::from_value(spec).expect("pod");
+    pods.create(&pod).await.expect("create pod");
+    pods.wait_ready("slow", Duration::from_secs(60))
+        .await
+        .expect("ready");
+
+    // Watch the pod: the eviction's graceful delete shows up as an update
+    // carrying deletionTimestamp and deletionGracePeriodSeconds (kwok then
+    // deletes it for good).
+    let mut w = pods.watch(WatchOptions::labels("app=slow"));
+    let first = tokio::time::timeout(Duration::from_secs(20), w.next())
+        .await
+        .expect("initial event in time")
+        .expect("stream open")
+        .expect("initial event");
+    assert!(matches!(first, Event::Added(_)), "{first:?}");
+
+    let report = c
+        .nodes()
+        .drain(
+            &node.name,
+            &DrainOptions {
+                grace_period_secs: Some(7),
+                delete_unmanaged: true,
+                timeout: Duration::from_secs(60),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("drain");
+    assert_eq!(report.evicted, [format!("{}/slow", ns.name)], "{report:?}");
+
+    let grace = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(ev) = w.next().await {
+            let ev = ev.expect("watch event");
+            let meta = &ev.object().metadata;
+            if meta.deletion_timestamp.is_some() {
+                return meta.deletion_grace_period_seconds;
+            }
+        }
+        panic!("the watch ended before the pod was marked for deletion");
+    })
+    .await
+    .expect("the pod is marked for deletion in time");
+    // kube 5's own `evict` sent the options under `delete_options`, which
+    // the API server ignores: the pod's 30 s would show here.
+    assert_eq!(
+        grace,
+        Some(7),
+        "the eviction's grace period was not honoured"
+    );
+    assert!(
+        pods.get_opt("slow").await.expect("get").is_none(),
+        "evicted pod is gone"
+    );
 }

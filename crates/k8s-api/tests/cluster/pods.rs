@@ -271,3 +271,89 @@ async fn logs_since_time_keeps_only_newer_lines() {
         .expect("both");
     assert!(both.is_empty(), "{both:?}");
 }
+
+#[tokio::test]
+async fn logs_stream_line_by_line_without_following() {
+    let c = admin().await;
+    let ns = TestNs::new(&c, "kp-loglines").await;
+    let pods = c.pods(&ns.name);
+    pods.create(&pod("web", &[], None)).await.expect("create");
+    pods.wait_ready("web", Duration::from_secs(60))
+        .await
+        .expect("ready");
+    let collect = |opts: LogOptions| {
+        let pods = pods.clone();
+        async move {
+            let stream = pods.log_lines("web", &opts).await?;
+            // Not followed: the stream ends by itself at the end of the log
+            // (a followed one stays open and would hit this timeout).
+            tokio::time::timeout(Duration::from_secs(20), stream.try_collect::<Vec<String>>())
+                .await
+                .expect("the stream ends at the end of the log")
+        }
+    };
+
+    // The same lines `logs` returns, one item per line, no newlines.
+    let lines = collect(LogOptions::default()).await.expect("lines");
+    let whole = pods
+        .logs("web", &LogOptions::default())
+        .await
+        .expect("logs");
+    assert_eq!(lines.len(), 10, "{lines:?}");
+    assert_eq!(lines, whole.lines().collect::<Vec<_>>());
+    assert_eq!(lines[0], "kubepkg simulated log line 1");
+    assert!(lines.iter().all(|l| !l.contains('\n')));
+
+    // The options apply as for `logs`.
+    let tail = collect(LogOptions {
+        tail_lines: Some(3),
+        ..LogOptions::container("app")
+    })
+    .await
+    .expect("tail");
+    assert_eq!(
+        tail,
+        [
+            "kubepkg simulated log line 8",
+            "kubepkg simulated log line 9",
+            "kubepkg simulated log line 10"
+        ]
+    );
+    let stamped = collect(LogOptions {
+        timestamps: true,
+        tail_lines: Some(1),
+        ..Default::default()
+    })
+    .await
+    .expect("timestamps");
+    assert_eq!(stamped.len(), 1, "{stamped:?}");
+    assert!(stamped[0].starts_with("2024-01-01T00:00:10"), "{stamped:?}");
+    // A byte limit can cut the last line short: it is delivered anyway.
+    let limited = collect(LogOptions {
+        limit_bytes: Some(40),
+        ..Default::default()
+    })
+    .await
+    .expect("limit");
+    assert_eq!(
+        limited,
+        ["kubepkg simulated log line 1", "kubepkg sim"],
+        "40 bytes = line 1 (28) + its newline + 11 bytes"
+    );
+
+    // Failures come from the call, before any line: typed as for `logs`.
+    let err = collect(LogOptions {
+        limit_bytes: Some(-5),
+        ..Default::default()
+    })
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Invalid, "{err}");
+    let err = collect(LogOptions::container("nope")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Invalid, "{err}");
+    let err = match pods.log_lines("ghost", &LogOptions::default()).await {
+        Ok(_) => panic!("logs of a missing pod"),
+        Err(e) => e,
+    };
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+}

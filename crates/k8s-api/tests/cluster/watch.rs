@@ -74,6 +74,43 @@ async fn expired_resource_version_relists_without_losing_state() {
 }
 
 #[tokio::test]
+async fn after_gone_a_watch_from_a_callers_version_re_emits_existing_objects_even_changes_only() {
+    let c = admin().await;
+    let ns = TestNs::new(&c, "kp-gone2").await;
+    let cms = c.config_maps(&ns.name);
+    cms.create(&cm("x", "1")).await.expect("x");
+    // The watch cannot know what the caller holds from before its
+    // (expired) version, so after the re-list everything that exists comes
+    // out as Added — `changes_only` or not: staying silent would lose
+    // whatever changed in between.
+    let opts = WatchOptions {
+        resource_version: Some("1".into()),
+        ..WatchOptions::labels("w=yes").changes_only()
+    };
+    let mut w = cms.watch(opts);
+    match next(&mut w).await.expect("after relist") {
+        Event::Added(o) => assert_eq!(o.metadata.name.as_deref(), Some("x")),
+        other => panic!("{other:?}"),
+    }
+    // Then live: a delete and re-create under the same name is Deleted +
+    // Added (a new uid), never Modified.
+    let old_uid = cms.get("x").await.expect("get").metadata.uid;
+    cms.delete("x", &Default::default()).await.expect("delete");
+    cms.create(&cm("x", "2")).await.expect("re-create");
+    match next(&mut w).await.expect("deleted") {
+        Event::Deleted(o) => assert_eq!(o.metadata.uid, old_uid),
+        other => panic!("{other:?}"),
+    }
+    match next(&mut w).await.expect("added") {
+        Event::Added(o) => {
+            assert_ne!(o.metadata.uid, old_uid);
+            assert_eq!(o.data.unwrap_or_default()["v"], "2");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
 async fn forbidden_watch_ends_with_the_error() {
     let limited =
         kubepkg_k8s_api::connect(&crate::common::admin_config().with_context("kubepkg-limited"))
