@@ -43,7 +43,22 @@ impl Client {
     pub async fn connect_named(name: &str, config: &ClusterConfig) -> Result<Client> {
         let kcfg = config.to_kube_config().await?;
         let server = kcfg.cluster_url.to_string();
-        let builder = kube::client::ClientBuilder::try_from(kcfg).map_err(Error::from)?;
+        // kube (through tower-http) panics while building its auth layer
+        // when a credential fixed at build time — e.g. an exec plugin's
+        // token without an expiry — is not a valid header value. That is a
+        // configuration error, not a reason to take the service down. The
+        // panic message names no credential.
+        let builder = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            kube::client::ClientBuilder::try_from(kcfg)
+        }))
+        .map_err(|_| {
+            Error::Config(
+                "the credentials of this config cannot be sent as an HTTP header \
+                 (a token with a newline or another control character?)"
+                    .into(),
+            )
+        })?
+        .map_err(Error::from)?;
         let bucket =
             (config.qps > 0.0).then(|| Arc::new(TokenBucket::new(config.qps, config.burst)));
         let guard = GuardLayer {

@@ -465,6 +465,36 @@ async fn an_unsendable_refreshed_token_is_a_configuration_error_not_unavailable(
     assert!(err.to_string().contains("invalid bearer token"), "{err}");
 }
 
+#[tokio::test]
+async fn an_unsendable_fixed_exec_token_is_a_configuration_error_not_a_panic() {
+    let e = env();
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Without an expiry kube reads the plugin's token once, while the
+    // client is built, and its header layer would panic on the newline.
+    let script = dir.path().join("fixed.sh");
+    write(
+        &script,
+        &format!(
+            "#!/bin/sh\ncat <<'EOF'\n\
+             {{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\",\
+             \"status\":{{\"token\":\"{}\\n\"}}}}\n\
+             EOF\n",
+            e.admin_token
+        ),
+    );
+    let kubeconfig = kubeconfig_for_user(serde_json::json!({"exec": {
+        "apiVersion": "client.authentication.k8s.io/v1",
+        "command": "/bin/sh", "args": [script], "interactiveMode": "Never"
+    }}));
+    let cfg = ClusterConfig::kubeconfig_text(kubeconfig);
+    let err = connect(&cfg).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Invalid, "{err}");
+    assert!(!err.to_string().contains(&e.admin_token), "{err}");
+    let m = ClusterManager::new();
+    let err = m.add("fixed-bad-token", cfg).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Invalid, "{err}");
+}
+
 /// An exec credential plugin: `/bin/sh <dir>/<name>.sh`, printing an
 /// ExecCredential with `token` and saving `$KUBERNETES_EXEC_INFO` to
 /// `<dir>/<name>.info`. Run through `sh` rather than executed, so a
