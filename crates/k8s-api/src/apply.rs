@@ -587,23 +587,25 @@ async fn wait_established(client: &Client, crd: &str, timeout: Duration) -> Resu
 /// Applies a bundle. See the module docs.
 pub async fn apply(client: &Client, input: &str, opts: &ApplyOptions) -> ApplyReport {
     use tracing::Instrument as _;
-    let op = if opts.dry_run {
-        "apply.bundle.dry_run"
-    } else {
-        "apply.bundle"
-    };
-    let target = opts.bundle.as_deref().unwrap_or("bundle");
-    apply_inner(client, input, opts)
-        .instrument(client.span(op, target))
-        .await
+    let span = bundle_span(client, opts, "apply.bundle", "apply.bundle.dry_run");
+    apply_inner(client, input, opts).instrument(span).await
 }
 
-async fn apply_inner(client: &Client, input: &str, opts: &ApplyOptions) -> ApplyReport {
+/// The span of a whole bundle operation (`op`, or `dry_op` for a dry run).
+fn bundle_span(
+    client: &Client,
+    opts: &ApplyOptions,
+    op: &'static str,
+    dry_op: &'static str,
+) -> tracing::Span {
+    let op = if opts.dry_run { dry_op } else { op };
+    client.span(op, opts.bundle.as_deref().unwrap_or("bundle"))
+}
+
+/// The documents of `input`, and a report already holding a result for
+/// each document that does not parse.
+fn parse_bundle(input: &str) -> (ApplyReport, Vec<Doc>) {
     let mut report = ApplyReport::default();
-    let default_ns = opts
-        .namespace
-        .clone()
-        .unwrap_or_else(|| client.default_namespace().to_string());
     let mut docs = Vec::new();
     for d in bundle::parse(input) {
         match d {
@@ -611,6 +613,19 @@ async fn apply_inner(client: &Client, input: &str, opts: &ApplyOptions) -> Apply
             Err(e) => report.results.push(parse_failure(e)),
         }
     }
+    (report, docs)
+}
+
+/// Where namespaced objects that name none go.
+fn default_namespace(client: &Client, opts: &ApplyOptions) -> String {
+    opts.namespace
+        .clone()
+        .unwrap_or_else(|| client.default_namespace().to_string())
+}
+
+async fn apply_inner(client: &Client, input: &str, opts: &ApplyOptions) -> ApplyReport {
+    let (mut report, docs) = parse_bundle(input);
+    let default_ns = default_namespace(client, opts);
     if opts.prune && opts.bundle.is_none() {
         report.prune_skipped = Some("prune needs a bundle name".into());
     }
@@ -847,30 +862,13 @@ async fn prune(
 /// first, then the other kinds, then CRDs and Namespaces.
 pub async fn delete(client: &Client, input: &str, opts: &ApplyOptions) -> ApplyReport {
     use tracing::Instrument as _;
-    let op = if opts.dry_run {
-        "delete.bundle.dry_run"
-    } else {
-        "delete.bundle"
-    };
-    let target = opts.bundle.as_deref().unwrap_or("bundle");
-    delete_inner(client, input, opts)
-        .instrument(client.span(op, target))
-        .await
+    let span = bundle_span(client, opts, "delete.bundle", "delete.bundle.dry_run");
+    delete_inner(client, input, opts).instrument(span).await
 }
 
 async fn delete_inner(client: &Client, input: &str, opts: &ApplyOptions) -> ApplyReport {
-    let mut report = ApplyReport::default();
-    let default_ns = opts
-        .namespace
-        .clone()
-        .unwrap_or_else(|| client.default_namespace().to_string());
-    let mut docs = Vec::new();
-    for d in bundle::parse(input) {
-        match d {
-            Ok(d) => docs.push(d),
-            Err(e) => report.results.push(parse_failure(e)),
-        }
-    }
+    let (mut report, docs) = parse_bundle(input);
+    let default_ns = default_namespace(client, opts);
     let crds = bundle_crds(&docs);
     let tiers = split_tiers(docs, &crds);
     let no_label = ApplyOptions {

@@ -5,12 +5,13 @@
 //! (events written through `events.k8s.io/v1` leave the legacy timestamps
 //! empty), else the creation time.
 
-use crate::resource::{ListOptions, check_name, escape_field_value};
+use crate::resource::{ListOptions, check_name};
 use crate::{Client, Error, Result};
 use k8s_openapi::api::core::v1::Event as CoreEvent;
 use k8s_openapi::api::events::v1::Event as EventsV1Event;
 use k8s_openapi::jiff::Timestamp;
 use kube::{Resource, ResourceExt as _};
+use kubepkg_util::selector::FieldSelector;
 
 /// Which events API to read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -239,14 +240,13 @@ fn object_selector(prefix: &str, obj: &ObjectRef) -> Result<String> {
             obj.kind
         )));
     }
-    let mut sel = vec![
-        format!("{prefix}.name={}", escape_field_value(&obj.name)),
-        format!("{prefix}.kind={}", obj.kind),
-    ];
+    let mut sel = FieldSelector::new()
+        .eq(format!("{prefix}.name"), &obj.name)
+        .eq(format!("{prefix}.kind"), &obj.kind);
     if let Some(uid) = obj.uid.as_deref().filter(|u| !u.is_empty()) {
-        sel.push(format!("{prefix}.uid={}", escape_field_value(uid)));
+        sel = sel.eq(format!("{prefix}.uid"), uid);
     }
-    Ok(sel.join(","))
+    Ok(sel.to_string())
 }
 
 #[cfg(test)]

@@ -1,13 +1,12 @@
 //! Nodes: list / get (from [`Resources`]), cordon, uncordon, and drain
 //! through the eviction API, so PodDisruptionBudgets are respected.
 
-use crate::resource::{
-    ListOptions, Resources, check_name, check_namespace, deadline_after, escape_field_value,
-};
+use crate::resource::{ListOptions, Resources, check_name, check_namespace, deadline_after};
 use crate::{Client, Error, Result};
 use futures::StreamExt as _;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::ResourceExt as _;
+use kubepkg_util::selector::FieldSelector;
 use kubepkg_util::{ErrorKind, HasErrorKind};
 use std::fmt;
 use std::future::Future;
@@ -237,7 +236,7 @@ impl Resources<Node> {
             .all::<Pod>()
             .list(
                 &ListOptions::default()
-                    .fields(format!("spec.nodeName={}", escape_field_value(name))),
+                    .fields(FieldSelector::new().eq("spec.nodeName", name).to_string()),
             )
             .await
     }

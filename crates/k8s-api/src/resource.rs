@@ -69,8 +69,9 @@ impl ListOptions {
         }
     }
 
-    /// Adds a field selector. Values taken from input should go through
-    /// [`escape_field_value`].
+    /// Adds a field selector. Build it with
+    /// [`kubepkg_util::selector::FieldSelector`] when values come from
+    /// input: it escapes them.
     pub fn fields(mut self, selector: impl Into<String>) -> Self {
         self.field_selector = Some(selector.into());
         self
@@ -547,28 +548,6 @@ pub(crate) fn check_namespace(namespace: &str) -> Result<()> {
     }
 }
 
-/// Escapes a value for a field selector the way apimachinery's
-/// `fields.EscapeValue` does (`\` → `\\`, `,` → `\,`, `=` → `\=`), so a
-/// value taken from input stays one value: `a,b=c` cannot add a
-/// requirement.
-///
-/// ```
-/// use kubepkg_k8s_api::resource::escape_field_value;
-///
-/// assert_eq!(escape_field_value("web-1"), "web-1");
-/// assert_eq!(escape_field_value(r"a,b=c\d"), r"a\,b\=c\\d");
-/// ```
-pub fn escape_field_value(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for c in value.chars() {
-        if matches!(c, '\\' | ',' | '=') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -626,13 +605,20 @@ mod tests {
 
     #[test]
     fn field_values_are_escaped_like_apimachinery() {
-        assert_eq!(escape_field_value(""), "");
-        assert_eq!(escape_field_value("plain.name-1"), "plain.name-1");
-        assert_eq!(escape_field_value("a,b"), "a\\,b");
-        assert_eq!(escape_field_value("a=b"), "a\\=b");
-        assert_eq!(escape_field_value("a\\b"), "a\\\\b");
+        // kubepkg builds field selectors with kubepkg-util's FieldSelector.
+        let escape = |v: &str| {
+            let s = kubepkg_util::selector::FieldSelector::new()
+                .eq("f", v)
+                .to_string();
+            s["f=".len()..].to_string()
+        };
+        assert_eq!(escape(""), "");
+        assert_eq!(escape("plain.name-1"), "plain.name-1");
+        assert_eq!(escape("a,b"), "a\\,b");
+        assert_eq!(escape("a=b"), "a\\=b");
+        assert_eq!(escape("a\\b"), "a\\\\b");
         assert_eq!(
-            escape_field_value("x,involvedObject.kind=Secret"),
+            escape("x,involvedObject.kind=Secret"),
             "x\\,involvedObject.kind\\=Secret"
         );
     }
