@@ -409,13 +409,10 @@ impl ClusterConfig {
             )));
         }
         if let Some(ns) = &self.namespace {
-            let problems = kubepkg_util::names::dns1123_label_messages(ns);
-            if !problems.is_empty() {
-                return Err(Error::Config(format!(
-                    "default namespace {ns:?} is invalid: {}",
-                    problems.join("; ")
-                )));
-            }
+            crate::resource::check_namespace(ns).map_err(|e| match e {
+                Error::Invalid(m) => Error::Config(format!("default namespace: {m}")),
+                other => other,
+            })?;
         }
         if self.qps > 0.0 && self.burst == 0 {
             return Err(Error::Config("burst must be >= 1 when qps is set".into()));
@@ -638,22 +635,17 @@ fn normalize_inline_token(auth: &mut kube::config::AuthInfo) -> Result<()> {
     // kube keeps the token in a `secrecy::SecretString`, a crate kubepkg
     // does not depend on; kube's own serializer writes it out. Only the
     // token is serialized, and the copy is zeroized on drop.
-    let only_token = kube::config::AuthInfo {
-        token: auth.token.clone(),
-        ..Default::default()
+    use secrecy::ExposeSecret as _;
+    let Some(token) = auth.token.as_ref().map(|t| t.expose_secret()) else {
+        return Ok(());
     };
-    let token: Secret<String> = serde_json::to_value(&only_token)
-        .ok()
-        .and_then(|v| v.get("token").and_then(|t| t.as_str()).map(str::to_owned))
-        .unwrap_or_default()
-        .into();
-    let trimmed = token.expose().trim();
+    let trimmed = token.trim();
     if !sendable_bearer(trimmed) {
         return Err(Error::Config(
             "the user's bearer token holds characters that cannot be sent in an HTTP header".into(),
         ));
     }
-    if trimmed.len() != token.expose().len() {
+    if trimmed.len() != token.len() {
         auth.token = Some(trimmed.to_string().into());
     }
     Ok(())

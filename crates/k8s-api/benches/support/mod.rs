@@ -210,7 +210,13 @@ pub fn config_via(addr: std::net::SocketAddr) -> ClusterConfig {
 pub fn server_cpu(name: &str) -> Option<f64> {
     let dir = env().kubeconfig.parent()?;
     let pid = std::fs::read_to_string(dir.join("pids").join(format!("{name}.pid"))).ok()?;
-    let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).ok()?;
+    process_cpu(pid.trim())
+}
+
+/// CPU seconds (user + system) of process `pid` (`self` for this one),
+/// from `/proc/<pid>/stat` (clock ticks of 1/100 s).
+fn process_cpu(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
     let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
     Some(ticks / 100.0)
@@ -223,16 +229,5 @@ pub fn control_plane_cpu() -> Option<f64> {
 
 /// CPU seconds used so far by this process.
 pub fn own_cpu() -> f64 {
-    std::fs::read_to_string("/proc/self/stat")
-        .ok()
-        .and_then(|s| {
-            let f: Vec<String> = s
-                .rsplit_once(')')?
-                .1
-                .split_whitespace()
-                .map(str::to_string)
-                .collect();
-            Some((f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?) / 100.0)
-        })
-        .unwrap_or(0.0)
+    process_cpu("self").unwrap_or(0.0)
 }
