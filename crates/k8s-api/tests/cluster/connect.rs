@@ -434,22 +434,12 @@ async fn an_unsendable_refreshed_token_is_a_configuration_error_not_unavailable(
     // value") before anything is sent. That is the configuration's fault:
     // Invalid, not Unavailable, so the cluster manager does not take the
     // cluster for down and rebuild its client forever.
-    let script = dir.path().join("newline.sh");
-    write(
-        &script,
-        &format!(
-            "#!/bin/sh\ncat <<'EOF'\n\
-             {{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\",\
-             \"status\":{{\"token\":\"{}\\n\",\"expirationTimestamp\":\"2099-01-01T00:00:00Z\"}}}}\n\
-             EOF\n",
-            e.admin_token
-        ),
+    let cfg = exec_status_config(
+        dir.path(),
+        "newline",
+        serde_json::json!({"token": format!("{}\n", e.admin_token),
+                           "expirationTimestamp": "2099-01-01T00:00:00Z"}),
     );
-    let kubeconfig = kubeconfig_for_user(serde_json::json!({"exec": {
-        "apiVersion": "client.authentication.k8s.io/v1",
-        "command": "/bin/sh", "args": [script], "interactiveMode": "Never"
-    }}));
-    let cfg = ClusterConfig::kubeconfig_text(kubeconfig);
     let c = connect(&cfg).await.expect("client");
     let err = c.version().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Invalid, "{err}");
@@ -471,28 +461,36 @@ async fn an_unsendable_fixed_exec_token_is_a_configuration_error_not_a_panic() {
     let dir = tempfile::tempdir().expect("tempdir");
     // Without an expiry kube reads the plugin's token once, while the
     // client is built, and its header layer would panic on the newline.
-    let script = dir.path().join("fixed.sh");
-    write(
-        &script,
-        &format!(
-            "#!/bin/sh\ncat <<'EOF'\n\
-             {{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\",\
-             \"status\":{{\"token\":\"{}\\n\"}}}}\n\
-             EOF\n",
-            e.admin_token
-        ),
+    let cfg = exec_status_config(
+        dir.path(),
+        "fixed",
+        serde_json::json!({"token": format!("{}\n", e.admin_token)}),
     );
-    let kubeconfig = kubeconfig_for_user(serde_json::json!({"exec": {
-        "apiVersion": "client.authentication.k8s.io/v1",
-        "command": "/bin/sh", "args": [script], "interactiveMode": "Never"
-    }}));
-    let cfg = ClusterConfig::kubeconfig_text(kubeconfig);
     let err = connect(&cfg).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Invalid, "{err}");
     assert!(!err.to_string().contains(&e.admin_token), "{err}");
     let m = ClusterManager::new();
     let err = m.add("fixed-bad-token", cfg).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Invalid, "{err}");
+}
+
+/// A config whose user is an exec plugin (`/bin/sh <dir>/<name>.sh`)
+/// printing an ExecCredential with `status`.
+fn exec_status_config(dir: &Path, name: &str, status: serde_json::Value) -> ClusterConfig {
+    let script = dir.join(format!("{name}.sh"));
+    let credential = serde_json::json!({
+        "apiVersion": "client.authentication.k8s.io/v1",
+        "kind": "ExecCredential",
+        "status": status,
+    });
+    write(
+        &script,
+        &format!("#!/bin/sh\ncat <<'EOF'\n{credential}\nEOF\n"),
+    );
+    ClusterConfig::kubeconfig_text(kubeconfig_for_user(serde_json::json!({"exec": {
+        "apiVersion": "client.authentication.k8s.io/v1",
+        "command": "/bin/sh", "args": [script], "interactiveMode": "Never"
+    }})))
 }
 
 /// An exec credential plugin: `/bin/sh <dir>/<name>.sh`, printing an
