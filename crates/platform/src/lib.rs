@@ -12,5 +12,6 @@
 #![warn(missing_docs)]
 
 pub mod error;
+pub mod store;
 
 pub use error::{Error, Result};

@@ -1,0 +1,5 @@
+//! The platform store (being written): see [`records`].
+
+pub mod records;
+
+pub use records::*;
