@@ -190,7 +190,10 @@ pub struct ClusterConfig {
     #[serde(default = "default_timeout")]
     pub timeout_secs: u64,
     /// Retries of a request answered with 429 / 5xx or failing to connect,
-    /// with exponential backoff honoring `Retry-After`.
+    /// with exponential backoff honoring `Retry-After`. A 5xx or a failure
+    /// after the request went out is retried only for idempotent requests
+    /// (GET, HEAD, PUT, DELETE, server-side apply), never for a POST or a
+    /// merge / JSON / strategic PATCH.
     #[serde(default = "default_retries")]
     pub max_retries: u32,
     /// Skip verification of the server certificate. Off by default; a

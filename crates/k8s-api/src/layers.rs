@@ -1,7 +1,8 @@
 //! The tower layers kubepkg puts on top of kube's HTTP stack: a token-bucket
 //! rate limiter, a per-request deadline that exempts long-running requests,
 //! and a retry policy for 429 / 5xx / connection failures with exponential
-//! backoff honoring `Retry-After`. Evictions are never retried here: a 429
+//! backoff honoring `Retry-After` (5xx and transport failures only for
+//! idempotent requests, see [`RetryPolicy`]). Evictions are never retried here: a 429
 //! on an eviction is a PodDisruptionBudget's verdict, and the caller (the
 //! drain loop) decides when to ask again.
 
@@ -216,11 +217,21 @@ where
     }
 }
 
-/// Retries of a request: 429 and 503 always (the server did not process
-/// it); 500 / 502 / 504 and transport failures only for idempotent
-/// requests (GET, HEAD, PUT, DELETE, server-side apply PATCH); a refused
-/// connection always (nothing was sent). Pod evictions are never retried
-/// (see [`is_eviction`]): their caller owns the retry loop.
+/// Retries of a request:
+///
+/// - 429 always: the API server's flow control rejects a request before
+///   handling it, whatever its method;
+/// - 5xx (500, 502, 503, 504), timeouts and other transport failures only
+///   for idempotent requests (GET, HEAD, OPTIONS, PUT, DELETE, and a
+///   server-side apply PATCH): a POST, a JSON / merge / strategic PATCH
+///   answered 503 — by a proxy or a load balancer in front of the API
+///   server, or by the server itself after a storage error — may already
+///   have been carried out, and sending it again could create a second
+///   object or apply a patch twice;
+/// - a refused connection always: no byte of the request was sent.
+///
+/// Pod evictions are never retried (see [`is_eviction`]): their caller
+/// owns the retry loop.
 #[derive(Clone)]
 pub(crate) struct RetryPolicy {
     pub(crate) max_retries: u32,
@@ -308,9 +319,10 @@ impl<R> tower::retry::Policy<Request<kube::client::Body>, Response<R>, BoxError>
             Ok(resp) => {
                 let status = resp.status();
                 let retry = match status {
-                    StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => true,
+                    StatusCode::TOO_MANY_REQUESTS => true,
                     StatusCode::INTERNAL_SERVER_ERROR
                     | StatusCode::BAD_GATEWAY
+                    | StatusCode::SERVICE_UNAVAILABLE
                     | StatusCode::GATEWAY_TIMEOUT => idem,
                     _ => false,
                 };
@@ -435,7 +447,7 @@ mod tests {
         let mut down: Result<Response<()>, BoxError> =
             Ok(Response::builder().status(503).body(()).unwrap());
         assert!(p.retry(&mut evict, &mut down).is_none());
-        // The same answer to any other POST is retried.
+        // The same 429 to any other POST is retried.
         let mut create = Request::post("/api/v1/namespaces/a/pods")
             .body(kube::client::Body::empty())
             .unwrap();
@@ -511,10 +523,62 @@ mod tests {
         assert!(p.retry(&mut req, &mut busy).is_some());
         assert!(p.retry(&mut req, &mut busy).is_some());
         assert!(p.retry(&mut req, &mut busy).is_none());
-        // A 500 on a POST may have been processed: not retried.
-        let mut p = RetryPolicy::new(2);
-        let mut err500: Result<Response<()>, BoxError> =
-            Ok(Response::builder().status(500).body(()).unwrap());
-        assert!(p.retry(&mut req, &mut err500).is_none());
+        // A 5xx on a POST may have been processed: not retried.
+        for code in [500, 502, 503, 504] {
+            let mut p = RetryPolicy::new(2);
+            let mut failed: Result<Response<()>, BoxError> =
+                Ok(Response::builder().status(code).body(()).unwrap());
+            assert!(p.retry(&mut req, &mut failed).is_none(), "{code}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn only_idempotent_requests_are_retried_after_a_5xx() {
+        use tower::retry::Policy;
+        let req = |method: &str, content_type: Option<&str>| {
+            let mut b = Request::builder()
+                .method(method)
+                .uri("/api/v1/namespaces/a/configmaps/x");
+            if let Some(ct) = content_type {
+                b = b.header("content-type", ct);
+            }
+            b.body(kube::client::Body::empty()).unwrap()
+        };
+        let cases = [
+            ("GET", None, true),
+            ("HEAD", None, true),
+            ("PUT", None, true),
+            ("DELETE", None, true),
+            ("PATCH", Some("application/apply-patch+yaml"), true),
+            ("POST", None, false),
+            ("PATCH", Some("application/merge-patch+json"), false),
+            (
+                "PATCH",
+                Some("application/strategic-merge-patch+json"),
+                false,
+            ),
+            ("PATCH", Some("application/json-patch+json"), false),
+        ];
+        for (method, ct, retried) in cases {
+            let mut p = RetryPolicy::new(3);
+            let mut r = req(method, ct);
+            let mut down: Result<Response<()>, BoxError> =
+                Ok(Response::builder().status(503).body(()).unwrap());
+            assert_eq!(
+                p.retry(&mut r, &mut down).is_some(),
+                retried,
+                "{method} {ct:?}"
+            );
+        }
+        // A refused connection sent nothing: retried for a POST too.
+        let mut p = RetryPolicy::new(3);
+        let mut post = req("POST", None);
+        let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let mut refused: Result<Response<()>, BoxError> = Err(Box::new(refused));
+        assert!(p.retry(&mut post, &mut refused).is_some());
+        // Any other transport failure after sending may not be.
+        let reset = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset");
+        let mut reset: Result<Response<()>, BoxError> = Err(Box::new(reset));
+        assert!(p.retry(&mut post, &mut reset).is_none());
     }
 }

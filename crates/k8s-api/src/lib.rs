@@ -6,9 +6,12 @@
 //!   base64 (with context selection), a server URL + CA + bearer token, the
 //!   in-cluster service account, or the default chain (in-cluster,
 //!   `$KUBECONFIG`, `~/.kube/config`); QPS / burst of a client-side token
-//!   bucket, connect and request timeouts, and retries of 429 / 5xx /
-//!   refused connections with backoff honoring `Retry-After`. TLS is always
-//!   verified unless a config says otherwise (logged as a warning).
+//!   bucket, connect and request timeouts, and retries with backoff
+//!   honoring `Retry-After`: of 429 and refused connections for any
+//!   request, of 5xx and other transport failures only for idempotent ones
+//!   (GET, HEAD, PUT, DELETE, server-side apply — never a POST or another
+//!   kind of PATCH, which the server may already have carried out). TLS is
+//!   always verified unless a config says otherwise (logged as a warning).
 //! - **Cache** — [`connect`] builds one [`Client`]; [`global`] holds the
 //!   process-wide default; [`ClusterManager`] keeps one probed client per
 //!   named cluster and fans calls out over many; [`import_kubeconfig`] turns

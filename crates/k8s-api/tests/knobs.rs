@@ -1,6 +1,6 @@
 //! The client knobs against a scripted local HTTP server (no cluster
 //! needed): retries of 429 / 503 honoring Retry-After, no retry of a
-//! non-idempotent request after a 500, the retry budget, the request
+//! non-idempotent request after a 5xx, the retry budget, the request
 //! deadline, the rate limiter, refused connections, and the tracing span
 //! around every call.
 
@@ -51,6 +51,19 @@ type Requests = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
 /// [`server`], also recording each request's line and body.
 async fn recording_server(script: Vec<Reply>) -> (String, Arc<Mutex<Vec<String>>>, Requests) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    serve(listener, script)
+}
+
+/// [`server`] on a given port of 127.0.0.1.
+async fn server_on(port: u16, script: Vec<Reply>) -> (Arc<Mutex<Vec<String>>>, Requests) {
+    let listener = TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap_or_else(|e| panic!("bind 127.0.0.1:{port}: {e}"));
+    let (_, seen, requests) = serve(listener, script);
+    (seen, requests)
+}
+
+fn serve(listener: TcpListener, script: Vec<Reply>) -> (String, Arc<Mutex<Vec<String>>>, Requests) {
     let addr = listener.local_addr().expect("addr");
     let seen = Arc::new(Mutex::new(Vec::new()));
     let requests: Requests = Arc::default();
@@ -159,39 +172,97 @@ async fn too_many_requests_is_retried_after_the_servers_delay() {
 }
 
 #[tokio::test]
-async fn unavailable_is_retried_even_for_a_create_but_a_500_is_not() {
+async fn a_create_answered_5xx_is_sent_once_but_a_get_is_retried() {
     let cm = r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a","namespace":"d","resourceVersion":"1"}}"#;
-    let (url, seen) = server(vec![
-        reply(503, &status_body(503, "ServiceUnavailable")),
-        reply(201, cm),
-    ])
-    .await;
-    let c = connect(&cfg(&url)).await.expect("client");
     let mut obj = k8s_openapi::api::core::v1::ConfigMap::default();
     obj.metadata.name = Some("a".into());
-    c.config_maps("d").create(&obj).await.expect("503 retried");
-    assert_eq!(seen.lock().expect("lock").len(), 2);
+    // A POST answered 503 or 500 may have been carried out (by the server
+    // behind a proxy, say): sending it again could create it twice.
+    for (code, reason) in [(503, "ServiceUnavailable"), (500, "InternalError")] {
+        let (url, seen) = server(vec![
+            reply(code, &status_body(code, reason)),
+            reply(201, cm),
+        ])
+        .await;
+        let c = connect(&cfg(&url)).await.expect("client");
+        let err = c.config_maps("d").create(&obj).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+        assert_eq!(err.api().map(|f| f.code), Some(code), "{err}");
+        let seen = seen.lock().expect("lock").clone();
+        assert_eq!(seen.len(), 1, "{code}: {seen:?}");
+        assert!(seen[0].starts_with("POST "), "{seen:?}");
+    }
 
-    // A POST answered 500 may have been processed: not retried.
+    // A merge patch is not idempotent either…
     let (url, seen) = server(vec![
-        reply(500, &status_body(500, "InternalError")),
-        reply(201, cm),
+        reply(503, &status_body(503, "ServiceUnavailable")),
+        reply(200, cm),
     ])
     .await;
     let c = connect(&cfg(&url)).await.expect("client");
-    let err = c.config_maps("d").create(&obj).await.unwrap_err();
+    let err = c
+        .config_maps("d")
+        .merge_patch("a", &serde_json::json!({"data": {"k": "v"}}))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
     assert_eq!(seen.lock().expect("lock").len(), 1);
 
-    // A GET answered 500 is.
+    // …but a server-side apply is, and so is a GET.
     let (url, seen) = server(vec![
-        reply(500, &status_body(500, "InternalError")),
-        reply(200, VERSION),
+        reply(503, &status_body(503, "ServiceUnavailable")),
+        reply(200, cm),
     ])
     .await;
     let c = connect(&cfg(&url)).await.expect("client");
-    c.version().await.expect("GET retried");
+    c.config_maps("d")
+        .apply(&obj, "kubepkg-test", false)
+        .await
+        .expect("apply retried");
+    let seen = seen.lock().expect("lock").clone();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert!(seen.iter().all(|l| l.starts_with("PATCH ")), "{seen:?}");
+    for code in [500, 503] {
+        let (url, seen) = server(vec![
+            reply(code, &status_body(code, "InternalError")),
+            reply(200, VERSION),
+        ])
+        .await;
+        let c = connect(&cfg(&url)).await.expect("client");
+        c.version().await.expect("GET retried");
+        assert_eq!(seen.lock().expect("lock").len(), 2, "{code}");
+    }
+}
+
+#[tokio::test]
+async fn a_create_is_retried_after_429_and_a_refused_connection() {
+    let cm = r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a","namespace":"d","resourceVersion":"1"}}"#;
+    let mut obj = k8s_openapi::api::core::v1::ConfigMap::default();
+    obj.metadata.name = Some("a".into());
+    // 429: the API server's flow control turned it away unprocessed.
+    let (url, seen) = server(vec![
+        reply(429, &status_body(429, "TooManyRequests")),
+        reply(201, cm),
+    ])
+    .await;
+    let c = connect(&cfg(&url)).await.expect("client");
+    c.config_maps("d").create(&obj).await.expect("429 retried");
     assert_eq!(seen.lock().expect("lock").len(), 2);
+
+    // Refused: nothing was sent. The server comes up while the client
+    // backs off, and the create goes through exactly once.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    drop(listener);
+    let c = connect(&cfg(&format!("http://127.0.0.1:{port}")).with_max_retries(6))
+        .await
+        .expect("client");
+    let create = tokio::spawn(async move { c.config_maps("d").create(&obj).await });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let (seen, _) = server_on(port, vec![reply(201, cm)]).await;
+    let created = create.await.expect("join");
+    created.expect("created after the refused connections");
+    assert_eq!(seen.lock().expect("lock").len(), 1);
 }
 
 #[tokio::test]
