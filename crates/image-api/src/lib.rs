@@ -58,6 +58,18 @@
 //! }
 //! # Ok(()) }
 //! ```
+//!
+//! ## Cargo features and tests
+//!
+//! The library is lean by default (traits, types, config and globals only);
+//! enable the backends you use: `distribution`, `harbor`, `docker`,
+//! `docker-tls`. The crate's tests are not: its dev-dependency on itself
+//! turns on `distribution`, `harbor` and `docker` for every test, bench and
+//! doctest build, so a plain `cargo test -p kubepkg-image-api` runs the
+//! HTTP-fixture tests and the tests against the local environment's
+//! registry and Docker engine (`cargo xtask env up`; a missing server fails
+//! the test, it never skips it). `tests/features.rs` fails loudly should a
+//! test build ever lack those features.
 #![warn(missing_docs)]
 
 pub mod config;
