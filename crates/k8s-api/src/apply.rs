@@ -315,6 +315,9 @@ async fn prepare(
             Error::NotFound(m) => {
                 Error::NotFound(format!("document {} (line {}): {m}", doc.index, doc.line))
             }
+            Error::Invalid(m) => {
+                Error::Invalid(format!("document {} (line {}): {m}", doc.index, doc.line))
+            }
             other => other,
         })?;
     crate::resource::check_name(doc.name())?;

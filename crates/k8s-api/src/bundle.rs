@@ -87,6 +87,12 @@ fn check_object(d: Doc) -> Result<Doc> {
     if d.api_version().is_empty() {
         return Err(fail("apiVersion is missing".into()));
     }
+    if let Err(e) = crate::discovery::check_api_version(d.api_version()) {
+        return Err(fail(match e {
+            Error::Invalid(m) => m,
+            other => other.to_string(),
+        }));
+    }
     if d.kind().is_empty() {
         return Err(fail("kind is missing".into()));
     }
@@ -179,6 +185,26 @@ mod tests {
         assert_eq!(docs[1].as_ref().unwrap().kind(), "Secret");
         let bad = parse("{\"apiVersion\": ");
         assert!(matches!(bad[0], Err(Error::Parse { .. })));
+    }
+
+    #[test]
+    fn api_versions_that_would_escape_the_url_path_are_rejected_per_document() {
+        let y = "apiVersion: \"../../api/v1\"\nkind: Secret\nmetadata: {name: a}\n---\n\
+                 apiVersion: apps/v1?x=1\nkind: Deployment\nmetadata: {name: b}\n---\n\
+                 apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: c}\n";
+        let docs = parse(y);
+        assert_eq!(docs.len(), 3);
+        for (i, d) in docs[..2].iter().enumerate() {
+            match d {
+                Err(e @ Error::Parse { index, message, .. }) => {
+                    assert_eq!(*index, i);
+                    assert_eq!(e.kind(), kubepkg_util::ErrorKind::Invalid);
+                    assert!(message.contains("apiVersion"), "{message}");
+                }
+                other => panic!("document {i} accepted: {other:?}"),
+            }
+        }
+        assert_eq!(docs[2].as_ref().expect("valid").name(), "c");
     }
 
     #[test]

@@ -1,6 +1,13 @@
 //! Discovery: resolving `apiVersion` + `kind` to a resource (plural, scope,
 //! verbs), cached per client and per group-version, refreshed on a miss so a
 //! freshly established CRD is found without rebuilding anything.
+//!
+//! The `apiVersion` becomes part of the discovery URL (`/apis/{group}/{version}`),
+//! so it is checked first, before any request: the group (when there is
+//! one) must be a DNS-1123 subdomain (`apps`, `example.com`) and the
+//! version a DNS-1123 label (`v1`, `v1beta2`, or a custom resource's own
+//! version name). Anything else (`../../api/v1`, `apps/v1?x=1`, `/v1`) is
+//! an [`Error::Invalid`] — see [`check_api_version`].
 
 use crate::{Client, Error, Result};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::APIResourceList;
@@ -60,6 +67,49 @@ impl DiscoveryCache {
     }
 }
 
+/// Checks that `api_version` is `version` or `group/version` with a
+/// DNS-1123 subdomain group and a DNS-1123 label version, so that it can
+/// go into a URL path as it is. Fails with [`Error::Invalid`]; see the
+/// [module docs](self).
+///
+/// ```
+/// use kubepkg_k8s_api::discovery::check_api_version;
+///
+/// assert!(check_api_version("v1").is_ok());
+/// assert!(check_api_version("apps/v1").is_ok());
+/// assert!(check_api_version("example.com/v1alpha1").is_ok());
+/// for bad in ["../../api/v1", "apps/v1?x=1", "apps/v1#f", "/v1", "apps/", "a/b/v1", "V1", ""] {
+///     assert!(check_api_version(bad).is_err(), "{bad}");
+/// }
+/// ```
+pub fn check_api_version(api_version: &str) -> Result<()> {
+    use kubepkg_util::names::{is_dns1123_label, is_dns1123_subdomain};
+    let problem = match api_version.split_once('/') {
+        _ if api_version.is_empty() => Some("it is empty"),
+        None if !is_dns1123_label(api_version) => {
+            Some("a version must be a DNS-1123 label such as v1 or v1beta1")
+        }
+        None => None,
+        Some((group, version)) => {
+            if !is_dns1123_subdomain(group) {
+                Some("the group must be a DNS-1123 subdomain such as apps or example.com")
+            } else if !is_dns1123_label(version) {
+                Some("the version must be a DNS-1123 label such as v1 or v1beta1")
+            } else {
+                None
+            }
+        }
+    };
+    match problem {
+        None => Ok(()),
+        Some(why) => Err(Error::invalid(format!(
+            "apiVersion {:?} is not a valid group/version: {why}",
+            // Bounded, so a pasted blob does not fill the error.
+            api_version.chars().take(100).collect::<String>()
+        ))),
+    }
+}
+
 fn split_gv(api_version: &str) -> (&str, &str) {
     match api_version.split_once('/') {
         Some((g, v)) => (g, v),
@@ -96,11 +146,14 @@ fn kinds_of(list: APIResourceList, api_version: &str) -> HashMap<String, Resolve
 impl Client {
     /// Resolves `apiVersion` + `kind` (e.g. `apps/v1`, `Deployment`) through
     /// discovery. Cached; a miss refreshes that group-version once, then
-    /// answers [`Error::NotFound`].
+    /// answers [`Error::NotFound`]. An `apiVersion` that is not a valid
+    /// group/version ([`check_api_version`]) is [`Error::Invalid`], and
+    /// nothing is sent.
     pub async fn resolve_kind(&self, api_version: &str, kind: &str) -> Result<ResolvedKind> {
         if api_version.is_empty() || kind.is_empty() {
             return Err(Error::invalid("apiVersion and kind must both be set"));
         }
+        check_api_version(api_version)?;
         if let (_, Some(hit)) = self.discovery.lookup(api_version, kind) {
             return Ok(hit);
         }
@@ -161,6 +214,40 @@ impl Client {
 mod tests {
     use super::*;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::APIResource;
+
+    #[test]
+    fn api_versions_that_are_no_path_segments_are_rejected() {
+        for ok in [
+            "v1",
+            "apps/v1",
+            "rbac.authorization.k8s.io/v1",
+            "x.io/v2beta3",
+            "a.b/custom",
+        ] {
+            assert!(check_api_version(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "../../api/v1",
+            "apps/v1?x=1",
+            "apps/v1#frag",
+            "apps/v1/",
+            "/v1",
+            "apps/",
+            "apps/../v1",
+            "apps/v1%2F..",
+            "Apps/v1",
+            "apps/V1",
+            "a b/v1",
+            "apps/v1\n",
+        ] {
+            let err = check_api_version(bad).unwrap_err();
+            assert_eq!(err.kind(), kubepkg_util::ErrorKind::Invalid, "{bad}");
+            assert!(err.to_string().contains("apiVersion"), "{err}");
+        }
+        let long = "a".repeat(10_000);
+        assert!(check_api_version(&long).unwrap_err().to_string().len() < 300);
+    }
 
     #[test]
     fn group_versions_split() {

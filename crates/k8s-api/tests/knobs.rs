@@ -655,6 +655,40 @@ async fn bad_names_and_namespaces_never_leave_the_process() {
 }
 
 #[tokio::test]
+async fn a_bad_api_version_never_reaches_a_discovery_path() {
+    let (url, seen) = server(vec![reply(200, VERSION)]).await;
+    let c = connect(&cfg(&url)).await.expect("client");
+    for av in [
+        "../../api/v1",
+        "apps/v1?x=1",
+        "apps/v1#x",
+        "/v1",
+        "apps/v1/../../v1",
+    ] {
+        let err = c.dynamic(av, "Secret", Some("d")).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Invalid, "{av}: {err}");
+        let err = c.resolve_kind(av, "Secret").await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Invalid, "{av}: {err}");
+    }
+    let bundle = "apiVersion: \"../../api/v1\"\nkind: Secret\nmetadata: {name: a}\n---\n\
+                  apiVersion: apps/v1?x=1\nkind: Deployment\nmetadata: {name: b}\n";
+    let report = c
+        .apply(bundle, &kubepkg_k8s_api::ApplyOptions::default())
+        .await;
+    assert_eq!(report.results.len(), 2, "{report:?}");
+    for r in &report.results {
+        let err = r.result.as_ref().expect_err("rejected");
+        assert_eq!(err.kind(), ErrorKind::Invalid, "{err}");
+        assert!(err.to_string().contains("apiVersion"), "{err}");
+    }
+    assert!(
+        seen.lock().expect("lock").is_empty(),
+        "requests went out: {:?}",
+        seen.lock().expect("lock")
+    );
+}
+
+#[tokio::test]
 async fn event_queries_escape_field_selector_values() {
     use kubepkg_k8s_api::events::{EventApi, ObjectRef};
     let empty =

@@ -293,6 +293,8 @@ async fn garbage_input_changes_nothing() {
         "kind: [",
         "- a\n- b\n",
         "apiVersion: v1\nkind: ConfigMap\n",
+        "apiVersion: \"../../api/v1\"\nkind: ConfigMap\nmetadata: {name: up}\n",
+        "apiVersion: v1?dryRun=All\nkind: ConfigMap\nmetadata: {name: q}\n",
     ] {
         let r = c
             .apply(
