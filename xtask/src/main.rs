@@ -3,7 +3,8 @@
 //! ```text
 //! cargo xtask env up|down|status      the local environment of real servers
 //! cargo xtask env start|stop|restart NAME
-//! cargo xtask test [--down]           env up + fmt + clippy + doc + tests
+//! cargo xtask env check-users         servers of other users work from a 0700 clone
+//! cargo xtask test [--down]           env up + check-users + fmt + clippy + doc + tests
 //! cargo xtask demo                    env up + the platform tour
 //! cargo xtask bench NAME              one benchmark, kubepkg vs its peer
 //! cargo xtask fuzz [SECONDS]          every fuzz target for a bounded time
@@ -26,8 +27,10 @@ commands:
   env start|stop|restart NAME
                             act on one server (etcd, kube-apiserver, kube-controller-manager,
                             kube-scheduler, kwok, minio, rabbitmq, docker, registry, postgres)
+  env check-users           servers that run as another user (postgres) work from a clone
+                            under a 0700 directory; a step of `test`
   env build                 only build / download what the servers need (into ~/.cache/kubepkg)
-  test [--down]             env up, fmt check, clippy -D warnings, doc, cargo test --workspace
+  test [--down]             env up, check-users, fmt check, clippy -D warnings, doc, cargo test --workspace
   demo                      env up, then the tour of the platform
   bench NAME                run one benchmark with its peer and print the ratio (`bench list`)
   fuzz [SECONDS]            run every fuzz target for SECONDS (default 30) each

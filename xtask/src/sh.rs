@@ -100,6 +100,25 @@ pub fn random_hex(n: usize) -> Res<String> {
     Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// The effective uid of this process (the owner of `/proc/self`).
+pub fn euid() -> Res<u32> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self")
+        .map(|m| m.uid())
+        .map_err(|e| format!("/proc/self: {e}"))
+}
+
+/// Numeric uid and gid of a local user, from `id`.
+pub fn user_ids(user: &str) -> Res<(u32, u32)> {
+    let id = |flag: &str| -> Res<u32> {
+        output(Command::new("id").arg(flag).arg(user))?
+            .trim()
+            .parse()
+            .map_err(|e| format!("id {flag} {user}: {e}"))
+    };
+    Ok((id("-u")?, id("-g")?))
+}
+
 /// Whether an executable named `name` is on `PATH`.
 pub fn on_path(name: &str) -> bool {
     std::env::var_os("PATH")

@@ -19,6 +19,15 @@ fn step(name: &str, cmd: &mut Command) -> Res {
     Ok(())
 }
 
+/// A step done by xtask itself rather than by a command.
+fn step_in(name: &str, f: impl FnOnce() -> Res) -> Res {
+    let t = Instant::now();
+    eprintln!("xtask: == {name}");
+    f().map_err(|e| format!("{name} failed: {e}"))?;
+    eprintln!("xtask: == {name} ok in {:.1?}", t.elapsed());
+    Ok(())
+}
+
 /// `cargo xtask test [--down]`: the README's test command and what CI runs.
 pub fn test(args: &[&str]) -> Res {
     let down = match args {
@@ -29,6 +38,8 @@ pub fn test(args: &[&str]) -> Res {
     let t = Instant::now();
     env::up(&[])?;
     let result = (|| {
+        // Servers that run as another user, from a clone under a 0700 directory.
+        step_in("check-users", env::check_users)?;
         step("fmt", cargo().args(["fmt", "--all", "--", "--check"]))?;
         step(
             "clippy",

@@ -1,9 +1,11 @@
 //! `cargo xtask env ...`: the local environment of real servers.
 //!
 //! Every server listens on 127.0.0.1 only. State (data, logs, pid files,
-//! certificates) lives under `target/kubepkg-env/`; sockets under a short
-//! `/tmp/kubepkg-<id>/` directory (unix socket paths are length-limited);
-//! builds and downloads are cached under `~/.cache/kubepkg/` and survive `down`.
+//! certificates) lives under `target/kubepkg-env/`; sockets, and the state
+//! of servers that run as another user (PostgreSQL), under a short
+//! `/tmp/kubepkg-<id>/` directory that such a user can enter wherever the
+//! clone is (unix socket paths are length-limited, too); builds and
+//! downloads are cached under `~/.cache/kubepkg/` and survive `down`.
 
 mod docker;
 mod kubernetes;
@@ -13,11 +15,19 @@ mod proc;
 mod rabbitmq;
 mod registry;
 mod storage;
+mod users;
 
 use crate::sh::{self, Res};
 use serde_json::{Value, json};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
+
+/// Servers that run as a user other than the one running xtask, with that
+/// user. Their state lives in [`Ctx::other_user_state`]; `env check-users`
+/// (a step of `cargo xtask test`) starts each from a clone under a 0700
+/// directory and fails when a running server has processes of a user that
+/// is not listed here.
+pub const OTHER_USERS: &[(&str, &str)] = &[("postgres", postgres::OS_USER)];
 
 /// Every server, in start order. `down` stops them in reverse.
 pub const SERVICES: &[&str] = &[
@@ -58,11 +68,15 @@ pub struct Secrets {
 }
 
 impl Ctx {
-    /// Paths without touching the disk.
+    /// Paths of this checkout without touching the disk.
     pub fn paths() -> (PathBuf, PathBuf) {
-        let ws = sh::workspace_root();
+        Self::paths_for(&sh::workspace_root())
+    }
+
+    /// `(target/kubepkg-env, /tmp/kubepkg-<id>)` of the checkout at `ws`; the
+    /// id is a hash of the checkout's path, so two clones never share one.
+    pub fn paths_for(ws: &Path) -> (PathBuf, PathBuf) {
         let root = ws.join("target").join("kubepkg-env");
-        // Short, per-checkout id for the socket directory.
         let mut h: u64 = 0xcbf29ce484222325;
         for b in ws.to_string_lossy().bytes() {
             h ^= u64::from(b);
@@ -74,9 +88,14 @@ impl Ctx {
 
     /// Loads the context, generating secrets the first time.
     pub fn load() -> Res<Ctx> {
-        let (root, run) = Self::paths();
+        Self::load_at(&sh::workspace_root())
+    }
+
+    /// [`Ctx::load`] for the checkout at `ws`.
+    pub fn load_at(ws: &Path) -> Res<Ctx> {
+        let (root, run) = Self::paths_for(ws);
         sh::mkdir(&root)?;
-        sh::mkdir(&run)?;
+        make_run_dir(&run)?;
         let sfile = root.join("secrets.json");
         let secrets = match std::fs::read_to_string(&sfile) {
             Ok(s) => serde_json::from_str(&s).map_err(|e| format!("{}: {e}", sfile.display()))?,
@@ -105,10 +124,37 @@ impl Ctx {
         self.root.join("state").join(name)
     }
 
-    /// Log file of one server.
+    /// State directory of a server that runs as another user (see
+    /// [`OTHER_USERS`]). It lives under `run`, outside the checkout, because
+    /// that user may not be able to enter the checkout: a clone under `/root`
+    /// or in a `mktemp -d` directory is open to root only.
+    pub fn other_user_state(&self, name: &str) -> PathBuf {
+        self.run.join(name)
+    }
+
+    /// Log file of one server. Servers that run as another user get it as an
+    /// open file descriptor, never by path.
     pub fn log(&self, name: &str) -> PathBuf {
         self.root.join("logs").join(format!("{name}.log"))
     }
+}
+
+/// Creates `/tmp/kubepkg-<id>` and makes sure it is ours: a directory (not a
+/// symlink) owned by this process's user, which other users may traverse
+/// but not list or write. `/tmp` is world-writable and the name predictable,
+/// so a directory someone else made first is refused rather than used.
+fn make_run_dir(run: &Path) -> Res {
+    use std::os::unix::fs::MetadataExt;
+    sh::mkdir(run)?;
+    let meta = std::fs::symlink_metadata(run).map_err(|e| format!("{}: {e}", run.display()))?;
+    let me = sh::euid()?;
+    if !meta.is_dir() || meta.uid() != me {
+        return Err(format!(
+            "{} is not a directory owned by uid {me}; remove it and retry",
+            run.display()
+        ));
+    }
+    set_mode(run, 0o711)
 }
 
 /// Polls a health check until it passes; the error is its last answer.
@@ -147,7 +193,8 @@ pub fn command(args: &[&str]) -> Res {
         ["start", name] => one(name, Action::Start),
         ["stop", name] => one(name, Action::Stop),
         ["restart", name] => one(name, Action::Restart),
-        _ => Err("usage: cargo xtask env up [NAME...] | down | status | build | start NAME | stop NAME | restart NAME".into()),
+        ["check-users"] => check_users(),
+        _ => Err("usage: cargo xtask env up [NAME...] | down | status | build | start NAME | stop NAME | restart NAME | check-users".into()),
     }
 }
 
@@ -289,6 +336,12 @@ fn one(name: &str, action: Action) -> Res {
     Ok(())
 }
 
+/// `env check-users`: servers that run as another user work from a clone
+/// under a 0700 directory (see `users.rs`).
+pub fn check_users() -> Res {
+    users::check()
+}
+
 /// `env status`: one line per server; fails when any is unhealthy.
 pub fn status() -> Res {
     let (root, _) = Ctx::paths();
@@ -354,4 +407,58 @@ fn write_env_json(ctx: &Ctx) -> Res {
         serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?,
     )?;
     set_mode(&p, 0o600)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx_for(ws: &str) -> Ctx {
+        let (root, run) = Ctx::paths_for(Path::new(ws));
+        let s = String::new;
+        Ctx {
+            root,
+            run,
+            secrets: Secrets {
+                admin_token: s(),
+                limited_token: s(),
+                minio_access_key: s(),
+                minio_secret_key: s(),
+                rabbitmq_password: s(),
+                registry_password: s(),
+                registry_http_secret: s(),
+                postgres_password: s(),
+            },
+        }
+    }
+
+    #[test]
+    fn other_users_state_is_outside_the_clone() {
+        let ws = "/root/private/kubepkg";
+        let ctx = ctx_for(ws);
+        assert!(ctx.root.starts_with(ws));
+        for (name, _) in OTHER_USERS {
+            let dir = ctx.other_user_state(name);
+            assert!(!dir.starts_with("/root"), "{}", dir.display());
+            assert!(dir.starts_with(&ctx.run));
+            let pg = postgres::Cluster::of(&ctx);
+            // Room for the socket name within the 107 bytes of sun_path.
+            assert!(pg.dir.join(".s.PGSQL.65535").as_os_str().len() < 100);
+        }
+    }
+
+    #[test]
+    fn each_clone_has_its_own_run_dir() {
+        let a = Ctx::paths_for(Path::new("/tmp/tmp.a/kubepkg"));
+        let b = Ctx::paths_for(Path::new("/tmp/tmp.b/kubepkg"));
+        assert_ne!(a.1, b.1);
+        assert_eq!(a, Ctx::paths_for(Path::new("/tmp/tmp.a/kubepkg")));
+    }
+
+    #[test]
+    fn every_other_user_server_is_a_server() {
+        for (name, _) in OTHER_USERS {
+            assert!(SERVICES.contains(name), "{name}");
+        }
+    }
 }
