@@ -4,7 +4,8 @@
 //! [`ErrorKind`]s: the HTTP status and the `reason` of the server's `Status`
 //! decide (404 → NotFound, 409 → Conflict or AlreadyExists, 422 → Invalid
 //! with the server's field causes, 401, 403, 429/5xx → Unavailable,
-//! 504 → Timeout); transport failures are Unavailable, except credentials
+//! 504 → Timeout); transport failures are Unavailable (a server
+//! certificate that fails verification says so, and is not retried), except credentials
 //! that can never be sent (a bearer token or basic-auth value that is not a
 //! valid header, an exec plugin without a command), which are
 //! [`Error::Config`] (Invalid): retrying or rebuilding the client cannot fix
@@ -224,7 +225,28 @@ fn auth_is_config(e: &kube::client::AuthError) -> bool {
     )
 }
 
+/// Whether a transport failure is the TLS handshake rejecting the server's
+/// certificate (rustls: "invalid peer certificate: UnknownIssuer",
+/// "…: NotValidForName", an expired certificate…). Retrying cannot fix it.
+pub(crate) fn is_certificate_failure(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = cur {
+        if s.to_string().contains("invalid peer certificate") {
+            return true;
+        }
+        cur = s.source();
+    }
+    false
+}
+
 fn transport_error(e: &(dyn std::error::Error + 'static)) -> Error {
+    if is_certificate_failure(e) {
+        return Error::Unavailable(format!(
+            "TLS verification of the API server's certificate failed (is the cluster's CA \
+             configured?): {}",
+            chain_text(e)
+        ));
+    }
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(s) = cur {
         if let Some(t) = s.downcast_ref::<RequestTimedOut>() {

@@ -335,6 +335,10 @@ impl<R> tower::retry::Policy<Request<kube::client::Body>, Response<R>, BoxError>
                 delay
             }
             Err(e) => {
+                if crate::error::is_certificate_failure(e.as_ref()) {
+                    // An untrusted server certificate stays untrusted.
+                    return None;
+                }
                 if e.downcast_ref::<RequestTimedOut>().is_some() && !idem {
                     return None;
                 }

@@ -41,8 +41,10 @@ async fn every_config_source_reaches_the_server() {
 async fn tls_is_verified_by_default() {
     let e = env();
     // No CA given: the platform trust store does not know the local CA.
+    // Through a counting TCP proxy, to see how often the client tries.
+    let proxy = Proxy::start(0).await;
     let c = connect(&ClusterConfig::token(
-        &e.server,
+        format!("https://127.0.0.1:{}", proxy.port),
         None,
         e.admin_token.clone(),
     ))
@@ -50,6 +52,29 @@ async fn tls_is_verified_by_default() {
     .expect("client");
     let err = c.version().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+    // The failure is the certificate check itself, not any transport
+    // trouble: rustls did not find the local CA among the trusted roots.
+    let text = err.to_string();
+    assert!(
+        text.contains("TLS verification of the API server's certificate failed"),
+        "{text}"
+    );
+    assert!(text.contains("UnknownIssuer"), "{text}");
+    assert!(format!("{err:?}").contains("UnknownIssuer"), "{err:?}");
+    // Retrying cannot make the certificate trusted: one connection only.
+    assert_eq!(proxy.accepted.load(Ordering::SeqCst), 1);
+    proxy.stop().await;
+
+    // The same server is trusted with its CA: the check above was about
+    // the trust anchors, nothing else.
+    let ok = connect(&ClusterConfig::token(
+        &e.server,
+        Some(e.ca_pem.clone()),
+        e.admin_token.clone(),
+    ))
+    .await
+    .expect("client");
+    ok.version().await.expect("verified with the cluster CA");
 }
 
 #[tokio::test]
