@@ -379,6 +379,7 @@ pub fn down() -> Res {
                 eprintln!("xtask: stopping {name}: {e}");
             }
         }
+        rabbitmq::stop_epmd();
     }
     // Processes whose pid files were lost are found by their state paths.
     proc::kill_strays(&root, &run);

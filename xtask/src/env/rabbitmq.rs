@@ -109,6 +109,17 @@ pub fn stop(ctx: &Ctx) -> Res {
     proc::stop(ctx, "rabbitmq")
 }
 
+/// Stops epmd, the Erlang port mapper: `erl` starts it as a daemon of its
+/// own, outside the broker's session, so stopping the broker leaves it
+/// running. `epmd -kill` refuses while any node is registered with it.
+pub fn stop_epmd() {
+    let _ = sh::succeeds(
+        Command::new("epmd")
+            .env("ERL_EPMD_ADDRESS", "127.0.0.1")
+            .arg("-kill"),
+    );
+}
+
 /// An AMQP 0-9-1 protocol header answered by a Connection.Start method frame.
 pub fn health(_ctx: &Ctx) -> Result<String, String> {
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], PORT));
