@@ -44,6 +44,24 @@
 //! (kube itself would panic building the client). A token that only turns
 //! out unsendable per request (refreshed by an exec plugin) fails those
 //! requests with an [`Error::Config`] (kind Invalid), not Unavailable.
+//!
+//! ## Warnings
+//!
+//! Resolving a config ([`ClusterConfig::to_kube_config`], so also every
+//! client build) logs a `tracing` warning when TLS verification is off
+//! ([`ClusterConfig::insecure_skip_tls_verify`] or a kubeconfig's
+//! `insecure-skip-tls-verify: true`), and when a credential — a bearer
+//! token or token file, basic auth, an exec plugin or auth provider — is
+//! configured for an `http://` server, where it would travel in clear
+//! text. The warnings name the server as `scheme://host:port` only: never
+//! a credential, nor user-info in the URL.
+//!
+//! ## Parse errors
+//!
+//! A kubeconfig that does not parse is an [`Error::Config`] saying where
+//! (line and column, and the field when it is one kubeconfig defines) but
+//! never quoting the text there: a misplaced token or key would otherwise
+//! end up in the error, and from there in a log.
 
 use crate::{Error, Result};
 use base64::Engine as _;
@@ -197,7 +215,12 @@ pub struct ClusterConfig {
     #[serde(default = "default_retries")]
     pub max_retries: u32,
     /// Skip verification of the server certificate. Off by default; a
-    /// warning is logged whenever a client is built with it on.
+    /// warning is logged whenever a client is built with it on (or with a
+    /// kubeconfig's `insecure-skip-tls-verify: true`).
+    ///
+    /// A credential (bearer token, basic auth, exec plugin) configured for
+    /// an `http://` server is logged as a warning too: it would be sent in
+    /// clear text.
     #[serde(default)]
     pub insecure_skip_tls_verify: bool,
 }
@@ -490,19 +513,56 @@ impl ClusterConfig {
         // exempts watches); kube's read timeout would cut long streams.
         cfg.read_timeout = None;
         cfg.default_retry = false;
+        let server = display_server(&cfg.cluster_url);
         if self.insecure_skip_tls_verify {
             tracing::warn!(
-                cluster = %cfg.cluster_url,
+                cluster = %server,
                 "TLS verification of the API server is switched off by configuration"
             );
             cfg.accept_invalid_certs = true;
         } else if cfg.accept_invalid_certs {
             tracing::warn!(
-                cluster = %cfg.cluster_url,
+                cluster = %server,
                 "the kubeconfig switches TLS verification of the API server off"
             );
         }
+        if cfg.cluster_url.scheme_str() == Some("http")
+            && let Some(credential) = credential_kind(&cfg.auth_info)
+        {
+            tracing::warn!(
+                cluster = %server,
+                credential,
+                "a credential is configured for a plain-http API server: it travels unencrypted \
+                 and anyone on the path can read and reuse it; use https"
+            );
+        }
         Ok(cfg)
+    }
+}
+
+/// `scheme://host[:port]` of a server URL: never the user-info part
+/// (`https://user:password@host`) or a query, so it can be logged.
+fn display_server(uri: &http::Uri) -> String {
+    let scheme = uri.scheme_str().unwrap_or("https");
+    let host = uri.host().unwrap_or_default();
+    match uri.port_u16() {
+        Some(port) => format!("{scheme}://{host}:{port}"),
+        None => format!("{scheme}://{host}"),
+    }
+}
+
+/// What kind of credential kube will send with each request, if any.
+fn credential_kind(auth: &kube::config::AuthInfo) -> Option<&'static str> {
+    if auth.auth_provider.is_some() {
+        Some("auth provider token")
+    } else if auth.username.is_some() && auth.password.is_some() {
+        Some("basic auth")
+    } else if auth.token.is_some() || auth.token_file.is_some() {
+        Some("bearer token")
+    } else if auth.exec.is_some() {
+        Some("exec plugin token")
+    } else {
+        None
     }
 }
 
@@ -535,11 +595,105 @@ fn decode_base64(data: &str) -> Result<String> {
 
 /// Parses kubeconfig YAML, rejecting text that has no cluster at all.
 pub(crate) fn parse_kubeconfig(text: &str) -> Result<Kubeconfig> {
-    let kc = Kubeconfig::from_yaml(text).map_err(|e| Error::Config(format!("kubeconfig: {e}")))?;
+    let kc = Kubeconfig::from_yaml(text)
+        .map_err(|e| kubeconfig_error("kubeconfig", e, || Some(text.to_string())))?;
     if kc.clusters.is_empty() {
         return Err(Error::Config("kubeconfig has no clusters".into()));
     }
     Ok(kc)
+}
+
+/// The fields a kubeconfig defines: a parse error may name one of these
+/// (found at the start of the failing line), never anything else there.
+const KUBECONFIG_FIELDS: &[&str] = &[
+    "apiVersion",
+    "kind",
+    "preferences",
+    "colors",
+    "clusters",
+    "users",
+    "contexts",
+    "current-context",
+    "extensions",
+    "extension",
+    "name",
+    "cluster",
+    "user",
+    "context",
+    "server",
+    "tls-server-name",
+    "insecure-skip-tls-verify",
+    "certificate-authority",
+    "certificate-authority-data",
+    "proxy-url",
+    "disable-compression",
+    "namespace",
+    "client-certificate",
+    "client-certificate-data",
+    "client-key",
+    "client-key-data",
+    "token",
+    "tokenFile",
+    "as",
+    "as-uid",
+    "as-groups",
+    "as-user-extra",
+    "username",
+    "password",
+    "auth-provider",
+    "config",
+    "exec",
+    "command",
+    "args",
+    "env",
+    "value",
+    "installHint",
+    "provideClusterInfo",
+    "interactiveMode",
+];
+
+/// The kubeconfig field whose entry starts line `line` (1-based) of `text`.
+fn field_at(text: &str, line: u64) -> Option<&'static str> {
+    let index = usize::try_from(line.checked_sub(1)?).ok()?;
+    let entry = text.lines().nth(index)?.trim_start();
+    let entry = entry.strip_prefix("- ").unwrap_or(entry).trim_start();
+    let key = entry.split_once(':')?.0.trim().trim_matches(['"', '\'']);
+    KUBECONFIG_FIELDS.iter().copied().find(|f| *f == key)
+}
+
+/// A kubeconfig failure as an [`Error::Config`] that never quotes the
+/// document. A YAML parse error of kube's parser (serde-saphyr) renders
+/// the offending value and a snippet of the text around it — which may be
+/// a token or a key pasted in the wrong place — so only its location is
+/// kept, plus the kubeconfig field found there. `text` is asked for only
+/// then. Every other kind of failure names paths, context or cluster
+/// names, never values, and is kept as it is.
+fn kubeconfig_error(
+    what: &str,
+    e: kube::config::KubeconfigError,
+    text: impl FnOnce() -> Option<String>,
+) -> Error {
+    use kube::config::KubeconfigError as K;
+    match e {
+        K::Parse(parse) => {
+            let Some(at) = parse.location() else {
+                return Error::Config(format!(
+                    "{what} is not valid kubeconfig YAML (the parser's message is withheld: it may quote a credential)"
+                ));
+            };
+            let field = text()
+                .and_then(|t| field_at(&t, at.line()))
+                .map(|f| format!(", in field `{f}`"))
+                .unwrap_or_default();
+            Error::Config(format!(
+                "{what} is not valid kubeconfig YAML: the error is at line {}, column {}{field} \
+                 (the parser's message is withheld: it may quote a credential)",
+                at.line(),
+                at.column()
+            ))
+        }
+        other => Error::Config(format!("{what}: {other}")),
+    }
 }
 
 fn read_kubeconfig_file(path: &Path) -> Result<Kubeconfig> {
@@ -549,8 +703,11 @@ fn read_kubeconfig_file(path: &Path) -> Result<Kubeconfig> {
             path.display()
         )));
     }
-    let kc = Kubeconfig::read_from(path)
-        .map_err(|e| Error::Config(format!("kubeconfig {}: {e}", path.display())))?;
+    let kc = Kubeconfig::read_from(path).map_err(|e| {
+        kubeconfig_error(&format!("kubeconfig {}", path.display()), e, || {
+            std::fs::read_to_string(path).ok()
+        })
+    })?;
     if kc.clusters.is_empty() {
         return Err(Error::Config(format!(
             "kubeconfig {} has no clusters",
@@ -576,7 +733,7 @@ async fn from_kubeconfig(kc: Kubeconfig, context: Option<String>) -> Result<kube
     };
     kube::Config::from_custom_kubeconfig(kc, &opts)
         .await
-        .map_err(|e| Error::Config(format!("kubeconfig: {e}")))
+        .map_err(|e| kubeconfig_error("kubeconfig", e, || None))
 }
 
 /// Whether `token` can be sent as `Authorization: Bearer <token>`.
@@ -683,11 +840,14 @@ async fn default_chain(context: Option<String>) -> Result<kube::Config> {
     if !env_paths.is_empty() {
         let mut merged = Kubeconfig::default();
         for p in &env_paths {
-            let next = Kubeconfig::read_from(p)
-                .map_err(|e| Error::Config(format!("kubeconfig {}: {e}", p.display())))?;
+            let next = Kubeconfig::read_from(p).map_err(|e| {
+                kubeconfig_error(&format!("kubeconfig {}", p.display()), e, || {
+                    std::fs::read_to_string(p).ok()
+                })
+            })?;
             merged = merged
                 .merge(next)
-                .map_err(|e| Error::Config(format!("merging $KUBECONFIG: {e}")))?;
+                .map_err(|e| kubeconfig_error("merging $KUBECONFIG", e, || None))?;
         }
         return from_kubeconfig(merged, context).await;
     }
@@ -723,7 +883,7 @@ async fn token_config(server: &str, ca_pem: Option<&str>, token: &str) -> Result
         "current-context": "c",
     });
     let kc = Kubeconfig::from_yaml(&doc.to_string())
-        .map_err(|e| Error::Config(format!("token config: {e}")))?;
+        .map_err(|e| kubeconfig_error("token config", e, || None))?;
     let mut cfg = from_kubeconfig(kc, None).await?;
     if ca_pem.is_some() && cfg.root_cert.as_ref().is_none_or(Vec::is_empty) {
         return Err(Error::Config("ca_pem holds no certificate".into()));
@@ -820,6 +980,101 @@ current-context: ctx-a
             let err = cfg.to_kube_config().await.unwrap_err();
             assert_eq!(err.kind(), ErrorKind::Invalid, "{err}");
         }
+    }
+
+    #[tokio::test]
+    async fn kubeconfig_parse_errors_give_the_place_never_the_value() {
+        const SECRET: &str = "eyJhbGciOiJSUzI1NiJ9.Qk-s3cr3t-Tok3n";
+        let user = |entry: &str| {
+            format!(
+                "apiVersion: v1\nkind: Config\nclusters:\n- name: a\n  cluster: {{server: \"https://a:6443\"}}\n\
+                 users:\n- name: u\n  user:\n{entry}\n\
+                 contexts:\n- name: c\n  context: {{cluster: a, user: u}}\ncurrent-context: c\n"
+            )
+        };
+        let cases = [
+            // An unterminated quote.
+            (user(&format!("    token: \"{SECRET}")), None),
+            // A token where a boolean belongs.
+            (
+                format!(
+                    "apiVersion: v1\nkind: Config\nclusters:\n- name: a\n  cluster:\n    server: https://a:6443\n    insecure-skip-tls-verify: {SECRET}\n"
+                ),
+                Some("insecure-skip-tls-verify"),
+            ),
+            // A token pasted where the user mapping belongs.
+            (
+                format!(
+                    "apiVersion: v1\nkind: Config\nclusters:\n- name: a\n  cluster: {{server: \"https://a:6443\"}}\nusers:\n- name: u\n  user: {SECRET}\n"
+                ),
+                Some("user"),
+            ),
+            // A token pasted as a key of its own.
+            (user(&format!("    token: x\n    {SECRET}: [")), None),
+            // An unclosed flow sequence.
+            (user(&format!("    token: [{SECRET}")), None),
+            // A token where the list of clusters belongs.
+            (format!("clusters: {SECRET}\n"), Some("clusters")),
+        ];
+        for (text, field) in cases {
+            let mut errors = vec![
+                ClusterConfig::kubeconfig_text(text.clone())
+                    .to_kube_config()
+                    .await
+                    .unwrap_err(),
+            ];
+            errors.push(
+                ClusterConfig::kubeconfig_text(text.clone())
+                    .validate()
+                    .unwrap_err(),
+            );
+            errors.push(
+                ClusterConfig::kubeconfig_base64(
+                    base64::engine::general_purpose::STANDARD.encode(&text),
+                )
+                .validate()
+                .unwrap_err(),
+            );
+            let dir = tempfile::tempdir().expect("tempdir");
+            let path = dir.path().join("config");
+            std::fs::write(&path, &text).expect("write");
+            errors.push(
+                ClusterConfig::kubeconfig_file(&path)
+                    .to_kube_config()
+                    .await
+                    .unwrap_err(),
+            );
+            for err in errors {
+                let (display, debug) = (err.to_string(), format!("{err:?}"));
+                assert_eq!(err.kind(), ErrorKind::Invalid, "{display}");
+                assert!(matches!(err, Error::Config(_)), "{debug}");
+                for part in ["Qk-s3cr3t", "eyJhbGci", "Tok3n"] {
+                    assert!(
+                        !display.contains(part),
+                        "Display quotes the value: {display}"
+                    );
+                    assert!(!debug.contains(part), "Debug quotes the value: {debug}");
+                }
+                assert!(display.contains("line "), "no location: {display}");
+                if let Some(f) = field {
+                    assert!(
+                        display.contains(&format!("`{f}`")),
+                        "no field {f}: {display}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn only_kubeconfig_field_names_are_picked_from_a_failing_line() {
+        let text = "users:\n- name: u\n  user:\n    token: abc\n    s3cret: x\n  - \"client-key-data\": y\n";
+        assert_eq!(field_at(text, 4), Some("token"));
+        assert_eq!(field_at(text, 2), Some("name"));
+        assert_eq!(field_at(text, 5), None, "not a kubeconfig field");
+        assert_eq!(field_at(text, 6), Some("client-key-data"));
+        assert_eq!(field_at(text, 0), None);
+        assert_eq!(field_at(text, 99), None);
     }
 
     #[tokio::test]

@@ -307,6 +307,20 @@ async fn import_rejects_a_malformed_kubeconfig() {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Invalid, "{err}");
+    // A pasted token in a broken kubeconfig never shows in the error.
+    let e = env();
+    let broken = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {{server: {}}}\n\
+         users:\n- name: u\n  user: {}\n",
+        e.server, e.admin_token
+    );
+    let err = import_kubeconfig(&broken, &ImportOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Invalid, "{err}");
+    assert!(err.to_string().contains("line 8"), "{err}");
+    assert!(!err.to_string().contains(&e.admin_token), "{err}");
+    assert!(!format!("{err:?}").contains(&e.admin_token), "{err:?}");
 }
 
 /// A one-context kubeconfig for the local API server (CA by file) whose
