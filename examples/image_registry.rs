@@ -32,7 +32,7 @@ async fn main() -> Res {
             // the local registry is plain http on loopback
             RegistryConfig::new(r.url.clone())
                 .credentials(r.username.clone(), r.password.clone())
-                .insecure(true)
+                .allow_http(true)
         }
     };
     let namespace = std::env::args().nth(1);

@@ -142,7 +142,7 @@ async fn seed(reg: &kubepkg_testenv::Registry, repos: &[String]) {
 fn config(reg: &kubepkg_testenv::Registry) -> RegistryConfig {
     RegistryConfig::new(reg.url.clone())
         .credentials(reg.username.clone(), reg.password.clone())
-        .insecure(true)
+        .allow_http(true)
 }
 
 fn main() {

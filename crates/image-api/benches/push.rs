@@ -108,7 +108,7 @@ fn main() {
     let registry = DistributionRegistry::new(
         &RegistryConfig::new(reg.url.clone())
             .credentials(reg.username.clone(), reg.password.clone())
-            .insecure(true),
+            .allow_http(true),
     )
     .expect("registry");
     let auth = RegistryAuth::basic(reg.host.clone(), reg.username.clone(), reg.password.clone());

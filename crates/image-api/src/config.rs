@@ -77,38 +77,139 @@ fn default_timeout() -> u64 {
     30
 }
 
+fn default_connect_timeout() -> u64 {
+    10
+}
+
+fn default_read_timeout() -> u64 {
+    60
+}
+
 fn default_concurrency() -> usize {
     8
 }
 
+fn default_max_retries() -> u32 {
+    3
+}
+
+/// What an old config's `insecure` key is told (the key is refused).
+const INSECURE_SPLIT: &str = "`insecure` was split in two: set `allow_http = true` to allow a plain \
+http:// registry URL, and/or `danger_accept_invalid_certs = true` to skip TLS certificate checks";
+
 /// One registry.
+///
+/// Deserializing refuses unknown keys, and refuses the `insecure` key of
+/// earlier versions with a message naming its two replacements
+/// ([`allow_http`](Self::allow_http) and
+/// [`danger_accept_invalid_certs`](Self::danger_accept_invalid_certs)), so an
+/// old config file fails loudly instead of quietly changing meaning.
+///
+/// ```
+/// use kubepkg_image_api::RegistryConfig;
+///
+/// let old = serde_json::from_str::<RegistryConfig>(r#"{"url": "http://r:5000", "insecure": true}"#);
+/// assert!(old.unwrap_err().to_string().contains("allow_http"));
+/// let cfg: RegistryConfig =
+///     serde_json::from_str(r#"{"url": "http://r:5000", "allow_http": true}"#).unwrap();
+/// assert!(cfg.allow_http && !cfg.danger_accept_invalid_certs);
+/// ```
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "RegistryConfigFile")]
 pub struct RegistryConfig {
     /// The API to speak (default `distribution`).
-    #[serde(default)]
     pub kind: RegistryKind,
     /// Base URL, e.g. `https://harbor.example.com`. A bare `host:port` means `https://host:port`.
     pub url: String,
     /// User name (Harbor user or robot account, registry user).
-    #[serde(default)]
     pub username: Option<String>,
     /// Password or token; never printed.
-    #[serde(default)]
     pub password: Option<Secret<String>>,
-    /// Allows plain `http://` URLs and skips TLS certificate verification.
-    /// Off by default; when on, a warning is logged at connect time.
-    #[serde(default)]
-    pub insecure: bool,
+    /// Allows a plain `http://` URL (credentials then travel unencrypted to
+    /// the registry). Off by default; when on, a warning is logged at connect
+    /// time. It also lets a bearer-token realm on the registry's own host be
+    /// plain http; a realm on any other host must be https.
+    pub allow_http: bool,
+    /// Skips TLS certificate verification (any certificate, any host name).
+    /// Off by default; when on, a warning is logged at connect time. Prefer
+    /// [`ca_file`](Self::ca_file) for a private CA.
+    pub danger_accept_invalid_certs: bool,
     /// Extra CA certificate (PEM) to trust, for registries with a private CA.
-    #[serde(default)]
     pub ca_file: Option<PathBuf>,
-    /// Per-request timeout in seconds (default 30).
-    #[serde(default = "default_timeout")]
+    /// Total time in seconds one API call may take, body included (default
+    /// 30). Blob downloads are not bounded by it (they may be large), only by
+    /// [`connect_timeout_secs`](Self::connect_timeout_secs) and
+    /// [`read_timeout_secs`](Self::read_timeout_secs).
     pub timeout_secs: u64,
+    /// Time in seconds to establish a connection, TLS included (default 10).
+    pub connect_timeout_secs: u64,
+    /// Longest wait in seconds for the next bytes of any response, blob
+    /// streams included (default 60): a stalled transfer fails after this,
+    /// however large the body.
+    pub read_timeout_secs: u64,
     /// How many requests a fan-out (e.g. listing artifacts) runs at once (default 8).
-    #[serde(default = "default_concurrency")]
     pub concurrency: usize,
+    /// How many times an idempotent call (GET, HEAD, DELETE) is retried after
+    /// a 429 / 502 / 503 / 504 answer or a connection failure, with
+    /// exponential backoff honouring `Retry-After` (default 3; 0 disables).
+    /// Calls that change state (POST, PUT) are retried only when the
+    /// connection could not be established, i.e. when nothing was sent.
+    pub max_retries: u32,
+}
+
+/// The file form of [`RegistryConfig`]: every key, plus the refused `insecure`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegistryConfigFile {
+    #[serde(default)]
+    kind: RegistryKind,
+    url: String,
+    #[serde(default)]
+    username: Option<String>,
+    #[serde(default)]
+    password: Option<Secret<String>>,
+    #[serde(default)]
+    allow_http: bool,
+    #[serde(default)]
+    danger_accept_invalid_certs: bool,
+    #[serde(default)]
+    insecure: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    ca_file: Option<PathBuf>,
+    #[serde(default = "default_timeout")]
+    timeout_secs: u64,
+    #[serde(default = "default_connect_timeout")]
+    connect_timeout_secs: u64,
+    #[serde(default = "default_read_timeout")]
+    read_timeout_secs: u64,
+    #[serde(default = "default_concurrency")]
+    concurrency: usize,
+    #[serde(default = "default_max_retries")]
+    max_retries: u32,
+}
+
+impl TryFrom<RegistryConfigFile> for RegistryConfig {
+    type Error = String;
+
+    fn try_from(f: RegistryConfigFile) -> std::result::Result<Self, String> {
+        if f.insecure.is_some() {
+            return Err(INSECURE_SPLIT.to_string());
+        }
+        Ok(RegistryConfig {
+            kind: f.kind,
+            url: f.url,
+            username: f.username,
+            password: f.password,
+            allow_http: f.allow_http,
+            danger_accept_invalid_certs: f.danger_accept_invalid_certs,
+            ca_file: f.ca_file,
+            timeout_secs: f.timeout_secs,
+            connect_timeout_secs: f.connect_timeout_secs,
+            read_timeout_secs: f.read_timeout_secs,
+            concurrency: f.concurrency,
+            max_retries: f.max_retries,
+        })
+    }
 }
 
 impl RegistryConfig {
@@ -119,10 +220,14 @@ impl RegistryConfig {
             url: url.into(),
             username: None,
             password: None,
-            insecure: false,
+            allow_http: false,
+            danger_accept_invalid_certs: false,
             ca_file: None,
             timeout_secs: default_timeout(),
+            connect_timeout_secs: default_connect_timeout(),
+            read_timeout_secs: default_read_timeout(),
             concurrency: default_concurrency(),
+            max_retries: default_max_retries(),
         }
     }
 
@@ -143,15 +248,56 @@ impl RegistryConfig {
         self
     }
 
-    /// Allows plain HTTP / unverified TLS (logged as a warning when connecting).
-    pub fn insecure(mut self, insecure: bool) -> Self {
-        self.insecure = insecure;
+    /// Allows a plain `http://` URL (see [`allow_http`](Self::allow_http);
+    /// logged as a warning when connecting).
+    pub fn allow_http(mut self, allow: bool) -> Self {
+        self.allow_http = allow;
+        self
+    }
+
+    /// Skips TLS certificate verification (see
+    /// [`danger_accept_invalid_certs`](Self::danger_accept_invalid_certs);
+    /// logged as a warning when connecting).
+    pub fn danger_accept_invalid_certs(mut self, accept: bool) -> Self {
+        self.danger_accept_invalid_certs = accept;
+        self
+    }
+
+    /// Both [`allow_http`](Self::allow_http) and
+    /// [`danger_accept_invalid_certs`](Self::danger_accept_invalid_certs), as
+    /// the single `insecure` switch of earlier versions did.
+    #[deprecated(
+        note = "`insecure` was split: use `allow_http` for a plain http registry and/or `danger_accept_invalid_certs` to skip certificate checks"
+    )]
+    pub fn insecure(self, insecure: bool) -> Self {
+        self.allow_http(insecure)
+            .danger_accept_invalid_certs(insecure)
+    }
+
+    /// Sets the total timeout of an API call ([`timeout_secs`](Self::timeout_secs)).
+    pub fn timeout_secs(mut self, secs: u64) -> Self {
+        self.timeout_secs = secs;
+        self
+    }
+
+    /// Sets the idle timeout of a response body ([`read_timeout_secs`](Self::read_timeout_secs)).
+    pub fn read_timeout_secs(mut self, secs: u64) -> Self {
+        self.read_timeout_secs = secs;
+        self
+    }
+
+    /// Sets how often idempotent calls are retried ([`max_retries`](Self::max_retries)).
+    pub fn max_retries(mut self, retries: u32) -> Self {
+        self.max_retries = retries;
         self
     }
 
     /// Reads a registry config from `{prefix}_URL`, `{prefix}_KIND`,
-    /// `{prefix}_USERNAME`, `{prefix}_PASSWORD`, `{prefix}_INSECURE`;
-    /// `None` when `{prefix}_URL` is unset. The usual prefix is `KUBEPKG_REGISTRY`.
+    /// `{prefix}_USERNAME`, `{prefix}_PASSWORD`, `{prefix}_ALLOW_HTTP`,
+    /// `{prefix}_DANGER_ACCEPT_INVALID_CERTS`; `None` when `{prefix}_URL` is
+    /// unset. The usual prefix is `KUBEPKG_REGISTRY`. The old
+    /// `{prefix}_INSECURE` is refused with an [`Error::Config`] naming its
+    /// two replacements.
     pub fn from_env(prefix: &str) -> Result<Option<Self>> {
         let Ok(url) = std::env::var(format!("{prefix}_URL")) else {
             return Ok(None);
@@ -165,6 +311,12 @@ impl RegistryConfig {
     /// (see [`from_env`](Self::from_env)).
     pub fn apply_env(&mut self, prefix: &str) -> Result<()> {
         let var = |name: &str| std::env::var(format!("{prefix}_{name}")).ok();
+        if var("INSECURE").is_some() {
+            return Err(Error::Config(format!(
+                "{prefix}_INSECURE is no longer read: {INSECURE_SPLIT} \
+                 ({prefix}_ALLOW_HTTP, {prefix}_DANGER_ACCEPT_INVALID_CERTS)"
+            )));
+        }
         if let Some(v) = var("URL") {
             self.url = v;
         }
@@ -177,14 +329,18 @@ impl RegistryConfig {
         if let Some(v) = var("PASSWORD") {
             self.password = Some(Secret::new(v));
         }
-        if let Some(v) = var("INSECURE") {
-            self.insecure = parse_bool(&format!("{prefix}_INSECURE"), &v)?;
+        if let Some(v) = var("ALLOW_HTTP") {
+            self.allow_http = parse_bool(&format!("{prefix}_ALLOW_HTTP"), &v)?;
+        }
+        if let Some(v) = var("DANGER_ACCEPT_INVALID_CERTS") {
+            self.danger_accept_invalid_certs =
+                parse_bool(&format!("{prefix}_DANGER_ACCEPT_INVALID_CERTS"), &v)?;
         }
         Ok(())
     }
 
     /// The base URL with a scheme and without a trailing slash; checks that
-    /// plain HTTP is only used when `insecure` is set.
+    /// plain HTTP is only used when [`allow_http`](Self::allow_http) is set.
     pub fn base_url(&self) -> Result<url::Url> {
         let raw = self.url.trim().trim_end_matches('/');
         if raw.is_empty() {
@@ -199,10 +355,10 @@ impl RegistryConfig {
             .map_err(|e| Error::Config(format!("registry url {raw:?}: {e}")))?;
         match url.scheme() {
             "https" => {}
-            "http" if self.insecure => {}
+            "http" if self.allow_http => {}
             "http" => {
                 return Err(Error::Config(format!(
-                    "registry url {raw:?} is plain http; set `insecure = true` to allow it"
+                    "registry url {raw:?} is plain http; set `allow_http = true` to allow it"
                 )));
             }
             other => {
@@ -344,12 +500,52 @@ mod tests {
     use super::*;
 
     #[test]
-    fn http_needs_insecure() {
+    fn http_needs_allow_http() {
         let c = RegistryConfig::new("http://127.0.0.1:5000");
-        assert!(c.base_url().is_err());
-        let c = c.insecure(true);
+        let e = c.base_url().unwrap_err();
+        assert!(e.to_string().contains("allow_http"), "{e}");
+        // skipping certificate checks does not allow http
+        assert!(
+            c.clone()
+                .danger_accept_invalid_certs(true)
+                .base_url()
+                .is_err()
+        );
+        let c = c.allow_http(true);
+        assert!(!c.danger_accept_invalid_certs);
         assert_eq!(c.base_url().unwrap().as_str(), "http://127.0.0.1:5000/");
         assert_eq!(c.host().unwrap(), "127.0.0.1:5000");
+    }
+
+    #[test]
+    fn the_old_insecure_key_fails_loudly() {
+        for v in ["true", "false"] {
+            let e = serde_json::from_str::<RegistryConfig>(&format!(
+                r#"{{"url":"http://x","insecure":{v}}}"#
+            ))
+            .unwrap_err()
+            .to_string();
+            assert!(
+                e.contains("allow_http") && e.contains("danger_accept_invalid_certs"),
+                "{e}"
+            );
+        }
+        let c: RegistryConfig = serde_json::from_str(
+            r#"{"url":"https://x","danger_accept_invalid_certs":true,"read_timeout_secs":5,"max_retries":0}"#,
+        )
+        .unwrap();
+        assert!(c.danger_accept_invalid_certs && !c.allow_http);
+        assert_eq!(
+            (c.read_timeout_secs, c.max_retries, c.connect_timeout_secs),
+            (5, 0, 10)
+        );
+    }
+
+    #[test]
+    #[allow(deprecated)]
+    fn deprecated_insecure_sets_both() {
+        let c = RegistryConfig::new("http://x").insecure(true);
+        assert!(c.allow_http && c.danger_accept_invalid_certs);
     }
 
     #[test]

@@ -19,6 +19,36 @@
 //!
 //! Every manifest fetched is checked against the SHA-256 of its body (and
 //! against `Docker-Content-Digest` and the requested digest).
+//!
+//! How this client treats the server (shared with the [`harbor`](crate::harbor)
+//! backend):
+//! - **Credentials go only where they belong.** The bearer token realm is
+//!   asked with the configured credentials only over https, or over plain
+//!   http on the registry's own host when the registry itself is plain http
+//!   (`allow_http`); any other realm is [`Error::Refused`] (kind Forbidden)
+//!   before anything is sent. Without credentials any http(s) realm is used.
+//!   Pagination follows `Link: rel="next"` only within the same origin
+//!   (scheme, host and port); a link elsewhere is [`Error::Refused`] rather
+//!   than a request carrying the registry's credentials to another host.
+//! - **Token lifetimes are bounded**: a token is cached for its
+//!   `expires_in` less 10 s, at most one hour (60 s when the server gives no
+//!   usable figure), whatever the server says.
+//! - **Timeouts**: API calls have a total timeout (`timeout_secs`); blob
+//!   downloads ([`get_blob`](DistributionRegistry::get_blob),
+//!   [`blob_stream`](DistributionRegistry::blob_stream)) have none, so a
+//!   large layer is not cut off — every request has a connect timeout
+//!   (`connect_timeout_secs`) and an idle timeout between reads
+//!   (`read_timeout_secs`) instead.
+//! - **Retries**: GET, HEAD and DELETE are retried (`max_retries`, default 3)
+//!   on 429 / 502 / 503 / 504 and on connection failures, with exponential
+//!   backoff and full jitter ([`kubepkg_util::retry`]), waiting the server's
+//!   `Retry-After` when it gives one (up to 30 s; a longer one ends the
+//!   retries and the error carries it). A DELETE whose first attempt went
+//!   through behind a 502 / 504 may report NotFound on its retry.
+//! - **Bounded reads**: manifests over 4 MiB (the registries' own limit),
+//!   JSON responses over 16 MiB and in-memory blobs over 16 MiB are
+//!   [`Error::TooLarge`] (kind Invalid) instead of being buffered; error
+//!   bodies are read up to 64 KiB and the rest is dropped.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -27,7 +57,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
-use reqwest::header::{ACCEPT, HeaderMap, LINK, WWW_AUTHENTICATE};
+use reqwest::header::{ACCEPT, HeaderMap, WWW_AUTHENTICATE};
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
@@ -36,6 +66,10 @@ use tracing::Instrument;
 use url::Url;
 
 use crate::config::{RegistryConfig, RegistryKind};
+use crate::http::{
+    self, Budget, HttpClient, MAX_BLOB_IN_MEMORY, MAX_MANIFEST_BYTES, error_from_response,
+    next_page, read_limited, retryable_status, transport,
+};
 use crate::registry::manifest::media_types;
 use crate::registry::{
     Artifact, ArtifactRef, ImageRegistry, Manifest, Namespace, NamespaceSpec, RegistryInfo,
@@ -50,6 +84,10 @@ const PAGE_SIZE: u32 = 1000;
 const MAX_CONFIG_BYTES: u64 = 4 << 20;
 /// Tokens are refreshed this long before they expire.
 const TOKEN_MARGIN: Duration = Duration::from_secs(10);
+/// The longest a token is cached, whatever `expires_in` says.
+const MAX_TOKEN_TTL: Duration = Duration::from_secs(3600);
+/// The token lifetime when the server gives none (the token spec's default).
+const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(60);
 
 /// The `sha256:<hex>` digest of `bytes`.
 pub fn sha256_digest(bytes: &[u8]) -> String {
@@ -83,7 +121,7 @@ struct Inner {
     backend: &'static str,
     base: Url,
     host: String,
-    http: reqwest::Client,
+    http: HttpClient,
     username: Option<String>,
     password: Option<Secret<String>>,
     scheme: OnceCell<Scheme>,
@@ -101,135 +139,54 @@ impl std::fmt::Debug for DistributionRegistry {
     }
 }
 
-/// Builds the shared HTTP client of a registry config (TLS verified unless `insecure`).
-pub(crate) fn http_client(config: &RegistryConfig, backend: &str) -> Result<reqwest::Client> {
-    let mut b = reqwest::Client::builder()
-        .user_agent(concat!("kubepkg-image-api/", env!("CARGO_PKG_VERSION")))
-        .timeout(Duration::from_secs(config.timeout_secs.max(1)))
-        .connect_timeout(Duration::from_secs(config.timeout_secs.clamp(1, 10)))
-        .pool_max_idle_per_host(64);
-    if config.insecure {
-        tracing::warn!(
-            backend,
-            url = %config.url,
-            "registry configured as insecure: plain http allowed and TLS certificates not verified"
-        );
-        b = b.tls_danger_accept_invalid_certs(true);
-    }
-    if let Some(path) = &config.ca_file {
-        let pem = std::fs::read(path).map_err(|e| Error::io(path.display(), e))?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem)
-            .map_err(|e| Error::Config(format!("ca_file {}: {e}", path.display())))?;
-        b = b.tls_certs_merge(certs);
-    }
-    b.build()
-        .map_err(|e| Error::Config(format!("{backend} http client: {e}")))
+/// One request of a call: what `send` replays on every attempt.
+struct Req {
+    method: Method,
+    url: Url,
+    accept: Option<&'static str>,
+    budget: Budget,
 }
 
-/// Maps a transport error.
-pub(crate) fn transport(
-    backend: &'static str,
-    operation: &'static str,
-    target: &str,
-    e: reqwest::Error,
-) -> Error {
-    if e.is_decode() {
-        return Error::Protocol {
-            backend,
-            operation,
-            target: target.to_string(),
-            message: e.to_string(),
-        };
-    }
-    let timeout = e.is_timeout();
-    let e = e.without_url();
-    Error::Transport {
-        backend,
-        operation,
-        target: target.to_string(),
-        message: e.to_string(),
-        timeout,
-        source: Some(Box::new(e)),
-    }
-}
-
-/// Reads an error response: `{"errors":[{"code","message"}]}` (both the
-/// distribution spec and Harbor use this shape).
-pub(crate) async fn error_from_response(
-    backend: &'static str,
-    operation: &'static str,
-    target: &str,
-    resp: reqwest::Response,
-) -> Error {
-    #[derive(Deserialize)]
-    struct Body {
-        #[serde(default)]
-        errors: Vec<Item>,
-    }
-    #[derive(Deserialize)]
-    struct Item {
-        #[serde(default)]
-        code: Option<serde_json::Value>,
-        #[serde(default)]
-        message: Option<String>,
-    }
-    let status = resp.status();
-    let text = resp.text().await.unwrap_or_default();
-    let parsed = serde_json::from_str::<Body>(&text).ok();
-    let first = parsed.as_ref().and_then(|b| b.errors.first());
-    let code = first.and_then(|i| match &i.code {
-        Some(serde_json::Value::String(s)) => Some(s.clone()),
-        Some(serde_json::Value::Number(n)) => Some(n.to_string()),
-        _ => None,
-    });
-    let mut message = first
-        .and_then(|i| i.message.clone())
-        .filter(|m| !m.is_empty())
-        .unwrap_or_else(|| {
-            let t = text.trim();
-            if t.is_empty() || t.len() > 300 {
-                status.canonical_reason().unwrap_or("error").to_string()
-            } else {
-                t.to_string()
-            }
-        });
-    if let Some(b) = &parsed
-        && b.errors.len() > 1
-    {
-        message.push_str(&format!(" (and {} more)", b.errors.len() - 1));
-    }
-    Error::Registry {
-        backend,
-        operation,
-        target: target.to_string(),
-        status: status.as_u16(),
-        code,
-        message,
-    }
-}
-
-/// The `rel="next"` target of a `Link` header, if any.
-pub(crate) fn next_link(headers: &HeaderMap) -> Option<String> {
-    for value in headers.get_all(LINK) {
-        let Ok(s) = value.to_str() else { continue };
-        for part in s.split(',') {
-            let part = part.trim();
-            let Some(end) = part.find('>') else { continue };
-            if !part.starts_with('<') {
-                continue;
-            }
-            let target = &part[1..end];
-            let params = &part[end + 1..];
-            let is_next = params.split(';').any(|p| {
-                let p = p.trim().replace(' ', "");
-                p == "rel=\"next\"" || p == "rel=next"
-            });
-            if is_next {
-                return Some(target.to_string());
-            }
+impl Req {
+    fn new(method: Method, url: Url) -> Self {
+        Req {
+            method,
+            url,
+            accept: None,
+            budget: Budget::Api,
         }
     }
-    None
+
+    fn get(url: Url) -> Self {
+        Req::new(Method::GET, url)
+    }
+
+    fn accept(mut self, accept: &'static str) -> Self {
+        self.accept = Some(accept);
+        self
+    }
+
+    /// A body of unknown size: no total timeout, only connect + idle.
+    fn stream(mut self) -> Self {
+        self.budget = Budget::Stream;
+        self
+    }
+}
+
+/// How long a token from a server-given `expires_in` is cached: the
+/// lifetime less a safety margin, at least one second, at most
+/// [`MAX_TOKEN_TTL`]; the spec's default when absent, zero, negative or not
+/// a number.
+fn token_ttl(expires_in: Option<&serde_json::Value>) -> Duration {
+    let secs = expires_in
+        .and_then(serde_json::Value::as_f64)
+        .filter(|s| s.is_finite() && *s >= 1.0);
+    let ttl = match secs {
+        Some(s) if s >= MAX_TOKEN_TTL.as_secs_f64() => MAX_TOKEN_TTL,
+        Some(s) => Duration::from_secs_f64(s),
+        None => DEFAULT_TOKEN_TTL,
+    };
+    ttl.saturating_sub(TOKEN_MARGIN).max(Duration::from_secs(1))
 }
 
 /// Parses one challenge of a `WWW-Authenticate` header.
@@ -290,14 +247,14 @@ impl DistributionRegistry {
             let p = format!("{}/", base.path());
             base.set_path(&p);
         }
-        let http = http_client(config, backend)?;
+        let http = HttpClient::new(config, backend)?;
         Self::with_client(config, base, http, backend)
     }
 
     pub(crate) fn with_client(
         config: &RegistryConfig,
         base: Url,
-        http: reqwest::Client,
+        http: HttpClient,
         backend: &'static str,
     ) -> Result<Self> {
         Ok(DistributionRegistry {
@@ -342,13 +299,20 @@ impl DistributionRegistry {
             .scheme
             .get_or_try_init(|| async {
                 let url = self.url("v2/")?;
-                let resp = self
-                    .inner
-                    .http
-                    .get(url)
-                    .send()
-                    .await
-                    .map_err(|e| transport(b, operation, "/v2/", e))?;
+                let http = &self.inner.http;
+                let resp = http
+                    .retrying(&Method::GET, || async {
+                        let resp = http
+                            .budget(http.client.get(url.clone()), Budget::Api)
+                            .send()
+                            .await
+                            .map_err(|e| transport(b, operation, "/v2/", e))?;
+                        if retryable_status(resp.status()) {
+                            return Err(error_from_response(b, operation, "/v2/", resp).await);
+                        }
+                        Ok(resp)
+                    })
+                    .await?;
                 if resp.status() != StatusCode::UNAUTHORIZED {
                     if resp.status().is_success() {
                         return Ok(Scheme::Anonymous);
@@ -394,6 +358,44 @@ impl DistributionRegistry {
         })
     }
 
+    /// Parses a token realm and checks it may be asked for a token: an
+    /// http(s) URL, and — when credentials are configured, since they go
+    /// along — https, or plain http only on the registry's own host while the
+    /// registry itself is plain http (which its config had to allow).
+    fn realm_url(&self, operation: &'static str, realm: &str) -> Result<Url> {
+        let b = self.inner.backend;
+        let refuse = |message: String| Error::Refused {
+            backend: b,
+            operation,
+            target: "token realm".into(),
+            message,
+        };
+        let url = Url::parse(realm).map_err(|e| Error::Protocol {
+            backend: b,
+            operation,
+            target: "token realm".into(),
+            message: format!("bad token realm {realm:?}: {e}"),
+        })?;
+        let base = &self.inner.base;
+        match url.scheme() {
+            "https" => Ok(url),
+            "http" if !self.has_credentials() => Ok(url),
+            "http" if base.scheme() == "http" && url.host_str() == base.host_str() => Ok(url),
+            "http" if base.scheme() == "http" => Err(refuse(format!(
+                "the registry's token realm is plain http on another host ({}); credentials are sent over http only to the registry's own host ({})",
+                url.host_str().unwrap_or_default(),
+                base.host_str().unwrap_or_default()
+            ))),
+            "http" => Err(refuse(format!(
+                "the registry is https but its token realm is plain http ({}); credentials are not sent unencrypted",
+                url.host_str().unwrap_or_default()
+            ))),
+            other => Err(refuse(format!(
+                "the token realm has scheme {other:?}; only https (or http on the registry's own host) is used"
+            ))),
+        }
+    }
+
     /// A bearer token for `scopes` (joined by space as the cache key).
     async fn token(
         &self,
@@ -412,12 +414,7 @@ impl DistributionRegistry {
             return Ok(t.value.clone());
         }
         let b = self.inner.backend;
-        let mut url = Url::parse(realm).map_err(|e| Error::Protocol {
-            backend: b,
-            operation,
-            target: realm.to_string(),
-            message: format!("bad token realm: {e}"),
-        })?;
+        let mut url = self.realm_url(operation, realm)?;
         {
             let mut q = url.query_pairs_mut();
             if let Some(s) = service {
@@ -427,17 +424,23 @@ impl DistributionRegistry {
                 q.append_pair("scope", s);
             }
         }
-        let mut req = self.inner.http.get(url);
-        if let Some(user) = &self.inner.username {
-            req = req.basic_auth(user, self.inner.password.as_ref().map(|p| p.expose()));
-        }
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| transport(b, operation, "token", e))?;
-        if !resp.status().is_success() {
-            return Err(error_from_response(b, operation, "token endpoint", resp).await);
-        }
+        let http = &self.inner.http;
+        let resp = http
+            .retrying(&Method::GET, || async {
+                let mut req = http.budget(http.client.get(url.clone()), Budget::Api);
+                if let Some(user) = &self.inner.username {
+                    req = req.basic_auth(user, self.inner.password.as_ref().map(|p| p.expose()));
+                }
+                let resp = req
+                    .send()
+                    .await
+                    .map_err(|e| transport(b, operation, "token endpoint", e))?;
+                if !resp.status().is_success() {
+                    return Err(error_from_response(b, operation, "token endpoint", resp).await);
+                }
+                Ok(resp)
+            })
+            .await?;
         #[derive(Deserialize)]
         struct TokenResponse {
             #[serde(default)]
@@ -445,9 +448,9 @@ impl DistributionRegistry {
             #[serde(default)]
             access_token: Option<String>,
             #[serde(default)]
-            expires_in: Option<u64>,
+            expires_in: Option<serde_json::Value>,
         }
-        let body: TokenResponse = self.json(operation, "token endpoint", resp).await?;
+        let body: TokenResponse = http::json(resp, b, operation, "token endpoint").await?;
         let value = body
             .token
             .or(body.access_token)
@@ -458,58 +461,91 @@ impl DistributionRegistry {
                 target: "token endpoint".into(),
                 message: "token response without token".into(),
             })?;
-        // The spec's default lifetime is 60 seconds.
-        let ttl = Duration::from_secs(body.expires_in.unwrap_or(60).max(1));
+        let now = Instant::now();
+        let ttl = token_ttl(body.expires_in.as_ref());
         let token = Token {
             value: Secret::new(value),
-            expires: Instant::now() + ttl.saturating_sub(TOKEN_MARGIN),
+            // `ttl` is at most an hour, so this cannot overflow in practice;
+            // if it ever did, the token is simply not reused.
+            expires: now.checked_add(ttl).unwrap_or(now),
         };
         cache.insert(key, token.clone());
         Ok(token.value)
     }
 
-    /// Sends a request built by `build`, authenticating as the registry
-    /// asks; retries once after a 401 with a fresh token for the scope the
-    /// challenge names. Returns the response whatever its status.
-    async fn send<F>(
+    /// Sends a request, authenticating as the registry asks; retries once
+    /// after a 401 with a fresh token for the scope the challenge names, and
+    /// retries idempotent requests on 429 / 502 / 503 / 504 and transport
+    /// failures (see [`HttpClient::retrying`]). Returns the response whatever
+    /// its status, except a retryable status that outlasted the retries,
+    /// which is an error.
+    async fn send(
         &self,
         operation: &'static str,
         target: &str,
         scope: &str,
-        build: F,
-    ) -> Result<reqwest::Response>
-    where
-        F: Fn(&reqwest::Client) -> reqwest::RequestBuilder,
-    {
+        req: &Req,
+    ) -> Result<reqwest::Response> {
         let b = self.inner.backend;
         let scheme = self.scheme(operation).await?;
+        let http = &self.inner.http;
+        http.retrying(&req.method, || async {
+            let resp = self
+                .send_once(operation, target, scope, req, &scheme)
+                .await?;
+            if retryable_status(resp.status()) {
+                return Err(error_from_response(b, operation, target, resp).await);
+            }
+            Ok(resp)
+        })
+        .await
+    }
+
+    /// One attempt of [`send`](Self::send): the request, and after a 401
+    /// for a bearer scheme, the request again with a token for what the
+    /// challenge names.
+    async fn send_once(
+        &self,
+        operation: &'static str,
+        target: &str,
+        scope: &str,
+        req: &Req,
+        scheme: &Scheme,
+    ) -> Result<reqwest::Response> {
+        let b = self.inner.backend;
+        let http = &self.inner.http;
         let mut scopes = vec![scope.to_string()];
         let mut force = false;
         for attempt in 0..2 {
-            let mut req = build(&self.inner.http);
-            match &scheme {
+            let mut r = http.budget(
+                http.client.request(req.method.clone(), req.url.clone()),
+                req.budget,
+            );
+            if let Some(accept) = req.accept {
+                r = r.header(ACCEPT, accept);
+            }
+            match scheme {
                 Scheme::Anonymous => {}
                 Scheme::Basic => {
                     if let Some(user) = &self.inner.username {
-                        req =
-                            req.basic_auth(user, self.inner.password.as_ref().map(|p| p.expose()));
+                        r = r.basic_auth(user, self.inner.password.as_ref().map(|p| p.expose()));
                     }
                 }
                 Scheme::Bearer { realm, service } => {
                     let token = self
                         .token(operation, realm, service.as_deref(), &scopes, force)
                         .await?;
-                    req = req.bearer_auth(token.expose());
+                    r = r.bearer_auth(token.expose());
                 }
             }
-            let resp = req
+            let resp = r
                 .send()
                 .await
                 .map_err(|e| transport(b, operation, target, e))?;
             if resp.status() != StatusCode::UNAUTHORIZED || attempt == 1 {
                 return Ok(resp);
             }
-            match &scheme {
+            match scheme {
                 Scheme::Bearer { .. } => {
                     // Ask again for exactly what the challenge names.
                     let wanted: Vec<String> = resp
@@ -540,17 +576,14 @@ impl DistributionRegistry {
     }
 
     /// `send` + error mapping for non-success statuses.
-    async fn send_ok<F>(
+    async fn send_ok(
         &self,
         operation: &'static str,
         target: &str,
         scope: &str,
-        build: F,
-    ) -> Result<reqwest::Response>
-    where
-        F: Fn(&reqwest::Client) -> reqwest::RequestBuilder,
-    {
-        let resp = self.send(operation, target, scope, build).await?;
+        req: &Req,
+    ) -> Result<reqwest::Response> {
+        let resp = self.send(operation, target, scope, req).await?;
         if resp.status().is_success() {
             Ok(resp)
         } else {
@@ -558,26 +591,9 @@ impl DistributionRegistry {
         }
     }
 
-    async fn json<T: serde::de::DeserializeOwned>(
-        &self,
-        operation: &'static str,
-        target: &str,
-        resp: reqwest::Response,
-    ) -> Result<T> {
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|e| transport(self.inner.backend, operation, target, e))?;
-        serde_json::from_slice(&bytes).map_err(|e| Error::Protocol {
-            backend: self.inner.backend,
-            operation,
-            target: target.to_string(),
-            message: format!("bad JSON: {e}"),
-        })
-    }
-
     /// Follows `Link: <…>; rel="next"` pages starting at `first`, collecting
-    /// the items `extract` takes from each page.
+    /// the items `extract` takes from each page. Links to another origin are
+    /// refused ([`Error::Refused`]).
     async fn paginate<T, F>(
         &self,
         operation: &'static str,
@@ -589,6 +605,7 @@ impl DistributionRegistry {
     where
         F: Fn(serde_json::Value) -> Result<Vec<T>>,
     {
+        let backend = self.inner.backend;
         let mut out = Vec::new();
         let mut next = Some(first);
         let mut pages = 0u32;
@@ -596,26 +613,19 @@ impl DistributionRegistry {
             pages += 1;
             if pages > 100_000 {
                 return Err(Error::Protocol {
-                    backend: self.inner.backend,
+                    backend,
                     operation,
                     target: target.to_string(),
                     message: "pagination does not end".into(),
                 });
             }
-            let u = url.clone();
             let resp = self
-                .send_ok(operation, target, scope, move |c| c.get(u.clone()))
+                .send_ok(operation, target, scope, &Req::get(url.clone()))
                 .await?;
-            if let Some(link) = next_link(resp.headers()) {
-                let joined = url.join(&link).map_err(|e| Error::Protocol {
-                    backend: self.inner.backend,
-                    operation,
-                    target: target.to_string(),
-                    message: format!("bad Link header {link:?}: {e}"),
-                })?;
+            if let Some(joined) = next_page(&url, resp.headers(), backend, operation, target)? {
                 if joined == url {
                     return Err(Error::Protocol {
-                        backend: self.inner.backend,
+                        backend,
                         operation,
                         target: target.to_string(),
                         message: "Link header points at the same page".into(),
@@ -623,7 +633,7 @@ impl DistributionRegistry {
                 }
                 next = Some(joined);
             }
-            let page: serde_json::Value = self.json(operation, target, resp).await?;
+            let page: serde_json::Value = http::json(resp, backend, operation, target).await?;
             out.extend(extract(page)?);
         }
         Ok(out)
@@ -701,11 +711,9 @@ impl DistributionRegistry {
     async fn resolve_inner(&self, repository: &str, reference: &ArtifactRef) -> Result<String> {
         let url = self.manifest_url(repository, reference)?;
         let target = format!("{repository}:{reference}");
+        let req = Req::new(Method::HEAD, url).accept(media_types::ACCEPT_MANIFESTS);
         let resp = self
-            .send_ok("resolve", &target, &scope_pull(repository), |c| {
-                c.request(Method::HEAD, url.clone())
-                    .header(ACCEPT, media_types::ACCEPT_MANIFESTS)
-            })
+            .send_ok("resolve", &target, &scope_pull(repository), &req)
             .await?;
         if let Some(d) = resp
             .headers()
@@ -723,11 +731,10 @@ impl DistributionRegistry {
         let url = self.manifest_url(repository, reference)?;
         let target = format!("{repository}:{reference}");
         let op = "get_manifest";
+        let b = self.inner.backend;
+        let req = Req::get(url).accept(media_types::ACCEPT_MANIFESTS);
         let resp = self
-            .send_ok(op, &target, &scope_pull(repository), |c| {
-                c.get(url.clone())
-                    .header(ACCEPT, media_types::ACCEPT_MANIFESTS)
-            })
+            .send_ok(op, &target, &scope_pull(repository), &req)
             .await?;
         let header_digest = resp
             .headers()
@@ -739,10 +746,7 @@ impl DistributionRegistry {
             .get(reqwest::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|e| transport(self.inner.backend, op, &target, e))?;
+        let body = read_limited(resp, MAX_MANIFEST_BYTES, "manifest", b, op, &target).await?;
         let actual = sha256_digest(&body);
         let mut expected = vec![];
         if let ArtifactRef::Digest(d) = reference {
@@ -762,24 +766,23 @@ impl DistributionRegistry {
             }
         }
         Manifest::parse(actual, content_type.as_deref(), &body).map_err(|e| Error::Protocol {
-            backend: self.inner.backend,
+            backend: b,
             operation: op,
             target,
             message: e.to_string(),
         })
     }
 
-    /// Reads a blob into memory and verifies its digest. For small blobs
-    /// (configs); stream large layers with [`blob_stream`](Self::blob_stream).
+    /// Reads a blob into memory (at most 16 MiB, else [`Error::TooLarge`])
+    /// and verifies its digest. For small blobs (configs); stream large
+    /// layers with [`blob_stream`](Self::blob_stream).
     pub async fn get_blob(&self, repository: &str, digest: &str) -> Result<Bytes> {
         let op = "get_blob";
         let target = format!("{repository}@{digest}");
         async {
             let resp = self.blob_response(repository, digest, op).await?;
-            let body = resp
-                .bytes()
-                .await
-                .map_err(|e| transport(self.inner.backend, op, &target, e))?;
+            let b = self.inner.backend;
+            let body = read_limited(resp, MAX_BLOB_IN_MEMORY, "blob", b, op, &target).await?;
             if digest.starts_with("sha256:") {
                 let actual = sha256_digest(&body);
                 if actual != digest {
@@ -797,6 +800,10 @@ impl DistributionRegistry {
     }
 
     /// Streams a blob (not verified: hash the bytes yourself if you need to).
+    ///
+    /// The config's total timeout does not apply: a large layer may take as
+    /// long as it needs, as long as bytes keep arriving (a gap longer than
+    /// `read_timeout_secs` fails the stream with a timeout).
     pub async fn blob_stream(
         &self,
         repository: &str,
@@ -823,9 +830,12 @@ impl DistributionRegistry {
         let target = format!("{repository}@{digest}");
         let url = self.url(&format!("v2/{repository}/blobs/{digest}"))?;
         let resp = self
-            .send_ok(op, &target, &scope_pull(repository), |c| {
-                c.request(Method::HEAD, url.clone())
-            })
+            .send_ok(
+                op,
+                &target,
+                &scope_pull(repository),
+                &Req::new(Method::HEAD, url),
+            )
             .instrument(self.span(op, &target))
             .await?;
         Ok(resp.content_length().unwrap_or(0))
@@ -839,14 +849,18 @@ impl DistributionRegistry {
         validate_digest(digest)?;
         let target = format!("{repository}@{digest}");
         let url = self.url(&format!("v2/{repository}/blobs/{digest}"))?;
-        self.send_ok(op, &target, &scope_delete(repository), |c| {
-            c.delete(url.clone())
-        })
+        self.send_ok(
+            op,
+            &target,
+            &scope_delete(repository),
+            &Req::new(Method::DELETE, url),
+        )
         .instrument(self.span(op, &target))
         .await?;
         Ok(())
     }
 
+    /// The response of a blob GET (no total timeout: see [`blob_stream`](Self::blob_stream)).
     async fn blob_response(
         &self,
         repository: &str,
@@ -857,11 +871,15 @@ impl DistributionRegistry {
         validate_digest(digest)?;
         let target = format!("{repository}@{digest}");
         let url = self.url(&format!("v2/{repository}/blobs/{digest}"))?;
-        self.send_ok(op, &target, &scope_pull(repository), |c| c.get(url.clone()))
-            .await
+        self.send_ok(
+            op,
+            &target,
+            &scope_pull(repository),
+            &Req::get(url).stream(),
+        )
+        .await
     }
 
-    /// The `created` time of an image config blob, if small and present.
     async fn config_created(
         &self,
         repository: &str,
@@ -978,9 +996,12 @@ impl DistributionRegistry {
         let reference = ArtifactRef::Digest(digest.to_string());
         let url = self.manifest_url(repository, &reference)?;
         let target = format!("{repository}@{digest}");
-        self.send_ok("delete_artifact", &target, &scope_delete(repository), |c| {
-            c.delete(url.clone())
-        })
+        self.send_ok(
+            "delete_artifact",
+            &target,
+            &scope_delete(repository),
+            &Req::new(Method::DELETE, url),
+        )
         .await?;
         Ok(())
     }
@@ -1020,9 +1041,10 @@ impl ImageRegistry for DistributionRegistry {
                     status: 401,
                     code: Some("UNAUTHORIZED".into()),
                     message: "the registry requires credentials and none are configured".into(),
+                    retry_after: None,
                 });
             }
-            self.send_ok(op, "/v2/", "", |c| c.get(url.clone())).await?;
+            self.send_ok(op, "/v2/", "", &Req::get(url)).await?;
             Ok(())
         }
         .instrument(self.span(op, self.inner.base.as_str()))
@@ -1033,7 +1055,7 @@ impl ImageRegistry for DistributionRegistry {
         let op = "info";
         async {
             let url = self.url("v2/")?;
-            let resp = self.send_ok(op, "/v2/", "", |c| c.get(url.clone())).await?;
+            let resp = self.send_ok(op, "/v2/", "", &Req::get(url)).await?;
             let version = resp
                 .headers()
                 .get("docker-distribution-api-version")
@@ -1185,9 +1207,7 @@ impl ImageRegistry for DistributionRegistry {
         async {
             let url = self.manifest_url(repository, &ArtifactRef::Tag(tag.to_string()))?;
             let resp = self
-                .send(op, &target, &scope_delete(repository), |c| {
-                    c.delete(url.clone())
-                })
+                .send(op, &target, &scope_delete(repository), &Req::new(Method::DELETE, url))
                 .await?;
             if resp.status().is_success() {
                 return Ok(());
@@ -1228,29 +1248,6 @@ impl ImageRegistry for DistributionRegistry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reqwest::header::HeaderValue;
-
-    #[test]
-    fn link_header_next() {
-        let mut h = HeaderMap::new();
-        h.insert(
-            LINK,
-            HeaderValue::from_static("</v2/_catalog?last=b&n=2>; rel=\"next\""),
-        );
-        assert_eq!(next_link(&h).as_deref(), Some("/v2/_catalog?last=b&n=2"));
-        let mut h = HeaderMap::new();
-        h.insert(
-            LINK,
-            HeaderValue::from_static(
-                "</api/v2.0/projects?page=1&page_size=2>; rel=\"prev\" , </api/v2.0/projects?page=3&page_size=2>; rel=\"next\"",
-            ),
-        );
-        assert_eq!(
-            next_link(&h).as_deref(),
-            Some("/api/v2.0/projects?page=3&page_size=2")
-        );
-        assert_eq!(next_link(&HeaderMap::new()), None);
-    }
 
     #[test]
     fn challenges_parse() {
@@ -1265,6 +1262,22 @@ mod tests {
         let (s, p) = parse_challenge(r#"Basic realm="Registry Realm""#).unwrap();
         assert_eq!(s, "basic");
         assert_eq!(p["realm"], "Registry Realm");
+    }
+
+    #[test]
+    fn token_lifetimes_are_bounded() {
+        use serde_json::json;
+        let ttl = |v: serde_json::Value| token_ttl(Some(&v));
+        assert_eq!(token_ttl(None), Duration::from_secs(50));
+        assert_eq!(ttl(json!(300)), Duration::from_secs(290));
+        // huge, negative, zero, fractional and non-numeric lifetimes
+        assert_eq!(ttl(json!(u64::MAX)), MAX_TOKEN_TTL - TOKEN_MARGIN);
+        assert_eq!(ttl(json!(1e300)), MAX_TOKEN_TTL - TOKEN_MARGIN);
+        assert_eq!(ttl(json!(-5)), Duration::from_secs(50));
+        assert_eq!(ttl(json!(0)), Duration::from_secs(50));
+        assert_eq!(ttl(json!(5)), Duration::from_secs(1));
+        assert_eq!(ttl(json!(30.5)), Duration::from_secs_f64(20.5));
+        assert_eq!(ttl(json!("300")), Duration::from_secs(50));
     }
 
     #[test]

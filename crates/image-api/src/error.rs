@@ -37,6 +37,39 @@ pub enum Error {
         code: Option<String>,
         /// The server's message (or the status' reason when the body had none).
         message: String,
+        /// How long the server asked to wait before trying again (its
+        /// `Retry-After` header), if it said.
+        retry_after: Option<std::time::Duration>,
+    },
+    /// A server asked for something this client refuses to do: send
+    /// credentials to a token realm over plain http or on another host,
+    /// follow a pagination link to another origin. Nothing was sent.
+    #[error("{backend} {operation} {target}: refused: {message}")]
+    Refused {
+        /// `distribution` or `harbor`.
+        backend: &'static str,
+        /// The operation.
+        operation: &'static str,
+        /// The URL or resource concerned.
+        target: String,
+        /// Why.
+        message: String,
+    },
+    /// A response body was larger than this client reads into memory
+    /// (manifests: 4 MiB, as registries enforce on push; API responses and
+    /// in-memory blobs: see the backend's docs). Nothing was decoded.
+    #[error("{backend} {operation} {target}: {what} is larger than {limit} bytes")]
+    TooLarge {
+        /// `distribution` or `harbor`.
+        backend: &'static str,
+        /// The operation.
+        operation: &'static str,
+        /// What was fetched.
+        target: String,
+        /// What the body was (`manifest`, `response`, `blob`).
+        what: &'static str,
+        /// The limit, in bytes.
+        limit: u64,
     },
     /// The registry could not be reached, or the connection broke.
     #[error("{backend} {operation} {target}: {message}")]
@@ -121,7 +154,10 @@ impl Error {
     /// The shared kind of this error.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::Invalid(_) | Error::Config(_) | Error::Build { .. } => ErrorKind::Invalid,
+            Error::Invalid(_) | Error::Config(_) | Error::Build { .. } | Error::TooLarge { .. } => {
+                ErrorKind::Invalid
+            }
+            Error::Refused { .. } => ErrorKind::Forbidden,
             Error::Unsupported(_) => ErrorKind::Unsupported,
             // Harbor answers 409 when what a create / add names already exists.
             Error::Registry {
@@ -232,6 +268,13 @@ impl HasErrorKind for Error {
     fn kind(&self) -> ErrorKind {
         Error::kind(self)
     }
+
+    fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            Error::Registry { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
 }
 
 /// `Result` with this crate's [`Error`].
@@ -249,6 +292,7 @@ mod tests {
             status,
             code: code.map(Into::into),
             message: "m".into(),
+            retry_after: None,
         }
     }
 

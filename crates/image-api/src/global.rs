@@ -4,7 +4,8 @@
 //! Call [`init`] once at start-up with the application's [`Config`]. Without
 //! it, the defaults are built lazily on first use from the environment:
 //! the registry from `KUBEPKG_REGISTRY_URL` / `_KIND` / `_USERNAME` /
-//! `_PASSWORD` / `_INSECURE`, the engine from `DOCKER_HOST` (else
+//! `_PASSWORD` / `_ALLOW_HTTP` / `_DANGER_ACCEPT_INVALID_CERTS` (a leftover
+//! `_INSECURE` is a configuration error), the engine from `DOCKER_HOST` (else
 //! `unix:///var/run/docker.sock`). Clients are built once and shared; nothing
 //! is rebuilt per call.
 //!

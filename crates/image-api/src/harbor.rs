@@ -11,23 +11,30 @@
 //! method names the `operationId` it uses. Errors come back as
 //! `{"errors":[{"code","message"}]}`; lists are paginated with `page` /
 //! `page_size` and the `Link` / `X-Total-Count` headers, all of which are
-//! followed here.
+//! followed here (a `Link` to another origin is refused, as in
+//! [`distribution`](crate::distribution), whose timeouts, retries and body
+//! limits apply here too; POST and PUT calls are retried only when the
+//! connection could not be made).
+//!
+//! Project and robot names are checked against Harbor's own rule
+//! ([`validate_project_name`]) before any request, and every URL is built
+//! by pushing escaped path segments — never by joining caller text — so a
+//! name such as `..`, `a/b` or `?x` is an [`Error::Invalid`] that sends
+//! nothing, not a request to some other endpoint.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use reqwest::Method;
-use reqwest::header::HeaderMap;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tracing::Instrument;
 use url::Url;
 
 use crate::config::{RegistryConfig, RegistryKind};
-use crate::distribution::{
-    DistributionRegistry, error_from_response, http_client, next_link, transport,
-};
+use crate::distribution::DistributionRegistry;
+use crate::http::{self, Budget, HttpClient, error_from_response, next_page, transport};
 use crate::registry::{
     Artifact, ArtifactRef, ImageRegistry, Manifest, Namespace, NamespaceSpec, Platform,
     RegistryInfo, Repository, Visibility, validate_digest, validate_repository, validate_tag,
@@ -48,7 +55,7 @@ pub struct HarborRegistry {
 struct Inner {
     api: Url,
     host: String,
-    http: reqwest::Client,
+    http: HttpClient,
     username: Option<String>,
     password: Option<Secret<String>>,
     v2: DistributionRegistry,
@@ -324,22 +331,54 @@ struct RobotCreatedWire {
     expires_at: Option<i64>,
 }
 
-/// Harbor wants a repository name inside a path segment URL-encoded twice
-/// (`a/b` → `a%2Fb` → `a%252Fb`).
-fn encode_twice(name: &str) -> String {
-    name.replace('%', "%25")
-        .replace('/', "%2F")
-        .replace('%', "%25")
+/// Checks a Harbor project name as Harbor does (`src/pkg/project/manager.go`):
+/// 1 to 255 characters, runs of lowercase letters and digits joined by
+/// single `.`, `_` or `-`. Every project name this crate puts in a URL
+/// passes this first, so it is always exactly one path segment (no `/`,
+/// `..`, `%`, `?` or `#`).
+pub fn validate_project_name(name: &str) -> Result<()> {
+    validate_harbor_name("project", name)
 }
 
-/// `project/rest/of/name` → (`project`, `rest/of/name`).
+/// Checks a robot account's short name (Harbor's rule for robot names is the
+/// project-name rule; `+` and `$` are Harbor's own prefix characters).
+pub fn validate_robot_name(name: &str) -> Result<()> {
+    validate_harbor_name("robot", name)
+}
+
+fn validate_harbor_name(what: &str, name: &str) -> Result<()> {
+    let alnum = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    let bytes = name.as_bytes();
+    let runs_ok = name
+        .split(['.', '_', '-'])
+        .all(|run| !run.is_empty() && run.bytes().all(alnum));
+    if bytes.is_empty() || bytes.len() > 255 || !runs_ok {
+        return Err(Error::Invalid(format!(
+            "{what} name {name:?}: Harbor wants 1-255 lowercase letters and digits, \
+             joined by single '.', '_' or '-'"
+        )));
+    }
+    Ok(())
+}
+
+/// `project/rest/of/name` → (`project`, `rest/of/name`), both checked.
 fn split_repository(repository: &str) -> Result<(&str, &str)> {
     validate_repository(repository)?;
-    repository.split_once('/').ok_or_else(|| {
+    let (project, rest) = repository.split_once('/').ok_or_else(|| {
         Error::Invalid(format!(
             "Harbor repository {repository:?} must be <project>/<name>"
         ))
-    })
+    })?;
+    validate_project_name(project)?;
+    Ok((project, rest))
+}
+
+/// The path segment of a repository name inside a project: Harbor wants a
+/// `/` in it URL-encoded twice (`a/b` → `a%2Fb` → `a%252Fb`); this encodes
+/// it once, and pushing it as a path segment encodes the `%` again.
+/// (`rest` passed [`validate_repository`], so `/` is its only special byte.)
+fn repository_segment(rest: &str) -> String {
+    rest.replace('/', "%2F")
 }
 
 fn artifact_from(repository: &str, a: ArtifactWire) -> Artifact {
@@ -398,7 +437,7 @@ impl HarborRegistry {
         let api = base
             .join("api/v2.0/")
             .map_err(|e| Error::Config(format!("harbor url: {e}")))?;
-        let http = http_client(config, BACKEND)?;
+        let http = HttpClient::new(config, BACKEND)?;
         let v2 = DistributionRegistry::with_client(config, base, http.clone(), BACKEND)?;
         Ok(HarborRegistry {
             inner: Arc::new(Inner {
@@ -421,12 +460,24 @@ impl HarborRegistry {
         tracing::info_span!("image.registry", backend = BACKEND, operation, target = %target)
     }
 
-    fn url(&self, path: &str, query: &[(&str, String)]) -> Result<Url> {
-        let mut url = self
-            .inner
-            .api
-            .join(path)
-            .map_err(|e| Error::Invalid(format!("bad API path {path:?}: {e}")))?;
+    /// `api/v2.0/` plus `segments`, each pushed as one escaped path segment
+    /// (never joined as text, so no caller string can change the path's
+    /// shape), plus the query.
+    fn url(&self, segments: &[&str], query: &[(&str, String)]) -> Result<Url> {
+        let mut url = self.inner.api.clone();
+        {
+            let mut path = url
+                .path_segments_mut()
+                .map_err(|()| Error::Config("harbor url cannot hold a path".into()))?;
+            path.pop_if_empty();
+            for seg in segments {
+                // `extend` silently drops "." and ".."; refuse them instead.
+                if seg.is_empty() || *seg == "." || *seg == ".." {
+                    return Err(Error::Invalid(format!("bad path segment {seg:?}")));
+                }
+                path.push(seg);
+            }
+        }
         if !query.is_empty() {
             let mut q = url.query_pairs_mut();
             for (k, v) in query {
@@ -436,6 +487,10 @@ impl HarborRegistry {
         Ok(url)
     }
 
+    /// Sends one API call; GET and DELETE are retried on 429 / 502 / 503 /
+    /// 504 and transport failures, POST and PUT only when the connection
+    /// could not be made (see [`HttpClient::retrying`]). Non-success
+    /// statuses are errors.
     async fn send(
         &self,
         operation: &'static str,
@@ -444,68 +499,58 @@ impl HarborRegistry {
         url: Url,
         body: Option<serde_json::Value>,
     ) -> Result<reqwest::Response> {
-        let mut req = self
-            .inner
-            .http
-            .request(method, url)
-            .header(reqwest::header::ACCEPT, "application/json")
-            // name-or-id path parameters are names here
-            .header("X-Is-Resource-Name", "true");
-        if let Some(user) = &self.inner.username {
-            req = req.basic_auth(user, self.inner.password.as_ref().map(|p| p.expose()));
-        }
-        if let Some(b) = body {
-            req = req
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(b.to_string());
-        }
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| transport(BACKEND, operation, target, e))?;
-        if resp.status().is_success() {
-            Ok(resp)
-        } else {
-            Err(error_from_response(BACKEND, operation, target, resp).await)
-        }
-    }
-
-    async fn json<T: serde::de::DeserializeOwned>(
-        operation: &'static str,
-        target: &str,
-        resp: reqwest::Response,
-    ) -> Result<T> {
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|e| transport(BACKEND, operation, target, e))?;
-        serde_json::from_slice(&bytes).map_err(|e| Error::Protocol {
-            backend: BACKEND,
-            operation,
-            target: target.to_string(),
-            message: format!("bad JSON: {e}"),
+        let body = body.map(|b| b.to_string());
+        let http = &self.inner.http;
+        http.retrying(&method, || async {
+            let mut req = http
+                .budget(
+                    http.client.request(method.clone(), url.clone()),
+                    Budget::Api,
+                )
+                .header(reqwest::header::ACCEPT, "application/json")
+                // name-or-id path parameters are names here
+                .header("X-Is-Resource-Name", "true");
+            if let Some(user) = &self.inner.username {
+                req = req.basic_auth(user, self.inner.password.as_ref().map(|p| p.expose()));
+            }
+            if let Some(b) = &body {
+                req = req
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(b.clone());
+            }
+            let resp = req
+                .send()
+                .await
+                .map_err(|e| transport(BACKEND, operation, target, e))?;
+            if resp.status().is_success() {
+                Ok(resp)
+            } else {
+                Err(error_from_response(BACKEND, operation, target, resp).await)
+            }
         })
+        .await
     }
 
     async fn get<T: serde::de::DeserializeOwned>(
         &self,
         operation: &'static str,
         target: &str,
-        path: &str,
+        path: &[&str],
         query: &[(&str, String)],
     ) -> Result<T> {
         let url = self.url(path, query)?;
         let resp = self.send(operation, target, Method::GET, url, None).await?;
-        Self::json(operation, target, resp).await
+        http::json(resp, BACKEND, operation, target).await
     }
 
     /// GETs every page of a list: `page` / `page_size`, following `Link:
-    /// rel="next"`, bounded by `X-Total-Count`.
+    /// rel="next"` (only within the same origin: a link to another scheme,
+    /// host or port is [`Error::Refused`]), bounded by `X-Total-Count`.
     async fn list_all<T: serde::de::DeserializeOwned>(
         &self,
         operation: &'static str,
         target: &str,
-        path: &str,
+        path: &[&str],
         query: &[(&str, String)],
     ) -> Result<Vec<T>> {
         let mut q: Vec<(&str, String)> = query.to_vec();
@@ -527,35 +572,27 @@ impl HarborRegistry {
             let resp = self
                 .send(operation, target, Method::GET, url.clone(), None)
                 .await?;
-            let headers: HeaderMap = resp.headers().clone();
-            let page: Vec<T> = Self::json(operation, target, resp).await?;
-            let got = page.len();
-            out.extend(page);
-            let total: Option<usize> = headers
+            let total: Option<usize> = resp
+                .headers()
                 .get("x-total-count")
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse().ok());
+            let following = next_page(&url, resp.headers(), BACKEND, operation, target)?;
+            let page: Vec<T> = http::json(resp, BACKEND, operation, target).await?;
+            let got = page.len();
+            out.extend(page);
             if got == 0 || total.is_some_and(|t| out.len() >= t) {
                 break;
             }
-            if let Some(link) = next_link(&headers) {
-                let joined = url.join(&link).map_err(|e| Error::Protocol {
-                    backend: BACKEND,
-                    operation,
-                    target: target.to_string(),
-                    message: format!("bad Link header {link:?}: {e}"),
-                })?;
-                if joined != url {
-                    next = Some(joined);
-                }
-            }
+            next = following.filter(|n| *n != url);
         }
         Ok(out)
     }
 
     async fn project(&self, name: &str) -> Result<ProjectWire> {
         // operationId: getProject
-        self.get("get_namespace", name, &format!("projects/{name}"), &[])
+        validate_project_name(name)?;
+        self.get("get_namespace", name, &["projects", name], &[])
             .await
     }
 
@@ -565,7 +602,7 @@ impl HarborRegistry {
             .list_all(
                 "list_quotas",
                 &project_id.to_string(),
-                "quotas",
+                &["quotas"],
                 &[
                     ("reference", "project".into()),
                     ("reference_id", project_id.to_string()),
@@ -577,7 +614,7 @@ impl HarborRegistry {
 
     /// Facts about the Harbor instance (operationId: getSystemInfo).
     pub async fn system_info(&self) -> Result<SystemInfo> {
-        self.get("system_info", "systeminfo", "systeminfo", &[])
+        self.get("system_info", "systeminfo", &["systeminfo"], &[])
             .instrument(self.span("system_info", "systeminfo"))
             .await
     }
@@ -587,6 +624,7 @@ impl HarborRegistry {
     pub async fn set_project_quota(&self, project: &str, bytes: i64) -> Result<()> {
         let op = "set_project_quota";
         async {
+            validate_project_name(project)?;
             if bytes < -1 {
                 return Err(Error::Invalid(format!("quota {bytes} is below -1")));
             }
@@ -601,8 +639,9 @@ impl HarborRegistry {
                     status: 404,
                     code: Some("NOT_FOUND".into()),
                     message: "the project has no quota record".into(),
+                    retry_after: None,
                 })?;
-            let url = self.url(&format!("quotas/{}", q.id), &[])?;
+            let url = self.url(&["quotas", &q.id.to_string()], &[])?;
             self.send(
                 op,
                 project,
@@ -622,11 +661,13 @@ impl HarborRegistry {
     pub async fn create_robot(&self, spec: &RobotSpec) -> Result<RobotCredentials> {
         let op = "create_robot";
         async {
-            if spec.name.is_empty() || spec.access.is_empty() {
+            if spec.access.is_empty() {
                 return Err(Error::Invalid(
-                    "a robot needs a name and at least one permission".into(),
+                    "a robot needs at least one permission".into(),
                 ));
             }
+            validate_robot_name(&spec.name)?;
+            validate_project_name(&spec.project)?;
             let body = json!({
                 "name": spec.name,
                 "description": spec.description.clone().unwrap_or_default(),
@@ -641,11 +682,11 @@ impl HarborRegistry {
                         .collect::<Vec<_>>(),
                 }],
             });
-            let url = self.url("robots", &[])?;
+            let url = self.url(&["robots"], &[])?;
             let resp = self
                 .send(op, &spec.name, Method::POST, url, Some(body))
                 .await?;
-            let w: RobotCreatedWire = Self::json(op, &spec.name, resp).await?;
+            let w: RobotCreatedWire = http::json(resp, BACKEND, op, &spec.name).await?;
             Ok(RobotCredentials {
                 id: w.id,
                 name: w.name,
@@ -666,7 +707,7 @@ impl HarborRegistry {
             self.list_all(
                 op,
                 project,
-                "robots",
+                &["robots"],
                 &[("q", format!("Level=project,ProjectID={}", p.project_id))],
             )
             .await
@@ -680,7 +721,7 @@ impl HarborRegistry {
         let op = "delete_robot";
         let target = id.to_string();
         async {
-            let url = self.url(&format!("robots/{id}"), &[])?;
+            let url = self.url(&["robots", &id.to_string()], &[])?;
             self.send(op, &target, Method::DELETE, url, None).await?;
             Ok(())
         }
@@ -692,8 +733,9 @@ impl HarborRegistry {
     pub async fn list_members(&self, project: &str) -> Result<Vec<Member>> {
         let op = "list_members";
         async {
+            validate_project_name(project)?;
             let wires: Vec<MemberWire> = self
-                .list_all(op, project, &format!("projects/{project}/members"), &[])
+                .list_all(op, project, &["projects", project, "members"], &[])
                 .await?;
             Ok(wires
                 .into_iter()
@@ -720,10 +762,11 @@ impl HarborRegistry {
         let op = "add_member";
         let target = format!("{project}/{username}");
         async {
+            validate_project_name(project)?;
             if username.is_empty() {
                 return Err(Error::Invalid("empty user name".into()));
             }
-            let url = self.url(&format!("projects/{project}/members"), &[])?;
+            let url = self.url(&["projects", project, "members"], &[])?;
             let body = json!({"role_id": role.id(), "member_user": {"username": username}});
             let resp = self
                 .send(op, &target, Method::POST, url, Some(body))
@@ -744,7 +787,11 @@ impl HarborRegistry {
         let op = "remove_member";
         let target = format!("{project}/{member_id}");
         async {
-            let url = self.url(&format!("projects/{project}/members/{member_id}"), &[])?;
+            validate_project_name(project)?;
+            let url = self.url(
+                &["projects", project, "members", &member_id.to_string()],
+                &[],
+            )?;
             self.send(op, &target, Method::DELETE, url, None).await?;
             Ok(())
         }
@@ -757,7 +804,7 @@ impl HarborRegistry {
     pub async fn trigger_gc(&self, delete_untagged: bool) -> Result<()> {
         let op = "trigger_gc";
         async {
-            let url = self.url("system/gc/schedule", &[])?;
+            let url = self.url(&["system", "gc", "schedule"], &[])?;
             let body = json!({
                 "schedule": {"type": "Manual"},
                 "parameters": {"delete_untagged": delete_untagged, "dry_run": false},
@@ -769,12 +816,18 @@ impl HarborRegistry {
         .await
     }
 
-    fn artifacts_path(repository: &str) -> Result<String> {
+    /// `projects/<project>/repositories/<name>/artifacts` plus `more` segments.
+    fn artifacts_url(
+        &self,
+        repository: &str,
+        more: &[&str],
+        query: &[(&str, String)],
+    ) -> Result<Url> {
         let (project, rest) = split_repository(repository)?;
-        Ok(format!(
-            "projects/{project}/repositories/{}/artifacts",
-            encode_twice(rest)
-        ))
+        let name = repository_segment(rest);
+        let mut segments = vec!["projects", project, "repositories", &name, "artifacts"];
+        segments.extend_from_slice(more);
+        self.url(&segments, query)
     }
 
     fn check_ref(reference: &ArtifactRef) -> Result<()> {
@@ -808,9 +861,10 @@ impl ImageRegistry for HarborRegistry {
                     status: 401,
                     code: Some("UNAUTHORIZED".into()),
                     message: "no credentials are configured".into(),
+                    retry_after: None,
                 });
             }
-            let url = self.url("users/current", &[])?;
+            let url = self.url(&["users", "current"], &[])?;
             match self.send(op, "users/current", Method::GET, url, None).await {
                 Ok(_) => Ok(()),
                 Err(Error::Registry { status: 412, .. }) => Ok(()),
@@ -850,13 +904,7 @@ impl ImageRegistry for HarborRegistry {
         // operationId: createProject, then getProject + listQuotas
         let op = "create_namespace";
         async {
-            validate_repository(&spec.name)?;
-            if spec.name.contains('/') {
-                return Err(Error::Invalid(format!(
-                    "project name {:?} cannot contain '/'",
-                    spec.name
-                )));
-            }
+            validate_project_name(&spec.name)?;
             let public = spec.visibility == Visibility::Public;
             let mut body = json!({
                 "project_name": spec.name,
@@ -866,7 +914,7 @@ impl ImageRegistry for HarborRegistry {
             if let Some(q) = spec.quota_bytes {
                 body["storage_limit"] = json!(q);
             }
-            let url = self.url("projects", &[])?;
+            let url = self.url(&["projects"], &[])?;
             self.send(op, &spec.name, Method::POST, url, Some(body))
                 .await?;
             let p = self.project(&spec.name).await?;
@@ -880,7 +928,6 @@ impl ImageRegistry for HarborRegistry {
     async fn get_namespace(&self, name: &str) -> Result<Namespace> {
         let op = "get_namespace";
         async {
-            validate_repository(name)?;
             let p = self.project(name).await?;
             let quota = self.project_quota(p.project_id).await?;
             Ok(namespace_from(p, quota.as_ref()))
@@ -898,12 +945,17 @@ impl ImageRegistry for HarborRegistry {
                 .list_all(
                     op,
                     "projects",
-                    "projects",
+                    &["projects"],
                     &[("with_detail", "true".into())],
                 )
                 .await?;
             let quotas: Vec<QuotaWire> = self
-                .list_all(op, "quotas", "quotas", &[("reference", "project".into())])
+                .list_all(
+                    op,
+                    "quotas",
+                    &["quotas"],
+                    &[("reference", "project".into())],
+                )
                 .await?;
             let by_project: HashMap<i64, &QuotaWire> = quotas
                 .iter()
@@ -928,8 +980,8 @@ impl ImageRegistry for HarborRegistry {
         // operationId: deleteProject (412 while it still holds repositories)
         let op = "delete_namespace";
         async {
-            validate_repository(name)?;
-            let url = self.url(&format!("projects/{name}"), &[])?;
+            validate_project_name(name)?;
+            let url = self.url(&["projects", name], &[])?;
             self.send(op, name, Method::DELETE, url, None).await?;
             Ok(())
         }
@@ -942,12 +994,12 @@ impl ImageRegistry for HarborRegistry {
         let op = "list_repositories";
         let target = namespace.unwrap_or("*").to_string();
         async {
-            let path = match namespace {
+            let path: Vec<&str> = match namespace {
                 Some(ns) => {
-                    validate_repository(ns)?;
-                    format!("projects/{ns}/repositories")
+                    validate_project_name(ns)?;
+                    vec!["projects", ns, "repositories"]
                 }
-                None => "repositories".to_string(),
+                None => vec!["repositories"],
             };
             let wires: Vec<RepositoryWire> = self.list_all(op, &target, &path, &[]).await?;
             Ok(wires
@@ -969,10 +1021,8 @@ impl ImageRegistry for HarborRegistry {
         let op = "delete_repository";
         async {
             let (project, rest) = split_repository(repository)?;
-            let url = self.url(
-                &format!("projects/{project}/repositories/{}", encode_twice(rest)),
-                &[],
-            )?;
+            let name = repository_segment(rest);
+            let url = self.url(&["projects", project, "repositories", &name], &[])?;
             self.send(op, repository, Method::DELETE, url, None).await?;
             Ok(())
         }
@@ -996,7 +1046,9 @@ impl ImageRegistry for HarborRegistry {
         // operationId: listArtifacts (with_tag=true)
         let op = "list_artifacts";
         async {
-            let path = Self::artifacts_path(repository)?;
+            let (project, rest) = split_repository(repository)?;
+            let name = repository_segment(rest);
+            let path = ["projects", project, "repositories", &name, "artifacts"];
             let wires: Vec<ArtifactWire> = self
                 .list_all(op, repository, &path, &[("with_tag", "true".into())])
                 .await?;
@@ -1015,14 +1067,13 @@ impl ImageRegistry for HarborRegistry {
         let target = format!("{repository}:{reference}");
         async {
             Self::check_ref(reference)?;
-            let path = format!(
-                "{}/{}",
-                Self::artifacts_path(repository)?,
-                reference.as_str()
-            );
-            let w: ArtifactWire = self
-                .get(op, &target, &path, &[("with_tag", "true".into())])
-                .await?;
+            let url = self.artifacts_url(
+                repository,
+                &[reference.as_str()],
+                &[("with_tag", "true".into())],
+            )?;
+            let resp = self.send(op, &target, Method::GET, url, None).await?;
+            let w: ArtifactWire = http::json(resp, BACKEND, op, &target).await?;
             Ok(artifact_from(repository, w))
         }
         .instrument(self.span(op, &target))
@@ -1035,12 +1086,7 @@ impl ImageRegistry for HarborRegistry {
         let target = format!("{repository}:{reference}");
         async {
             Self::check_ref(reference)?;
-            let path = format!(
-                "{}/{}",
-                Self::artifacts_path(repository)?,
-                reference.as_str()
-            );
-            let url = self.url(&path, &[])?;
+            let url = self.artifacts_url(repository, &[reference.as_str()], &[])?;
             self.send(op, &target, Method::DELETE, url, None).await?;
             Ok(())
         }
@@ -1054,8 +1100,7 @@ impl ImageRegistry for HarborRegistry {
         let target = format!("{repository}:{tag}");
         async {
             validate_tag(tag)?;
-            let path = format!("{}/{tag}/tags/{tag}", Self::artifacts_path(repository)?);
-            let url = self.url(&path, &[])?;
+            let url = self.artifacts_url(repository, &[tag, "tags", tag], &[])?;
             self.send(op, &target, Method::DELETE, url, None).await?;
             Ok(())
         }
@@ -1076,12 +1121,68 @@ impl ImageRegistry for HarborRegistry {
 mod tests {
     use super::*;
 
+    fn client() -> HarborRegistry {
+        HarborRegistry::new(
+            &RegistryConfig::new("https://harbor.example.com/base").kind(RegistryKind::Harbor),
+        )
+        .unwrap()
+    }
+
     #[test]
     fn repository_names_are_encoded_twice() {
-        assert_eq!(encode_twice("a/b"), "a%252Fb");
-        assert_eq!(encode_twice("plain"), "plain");
+        let h = client();
+        let url = h
+            .artifacts_url("lib/a/b", &["v1"], &[("with_tag", "true".into())])
+            .unwrap();
+        assert_eq!(
+            url.as_str(),
+            "https://harbor.example.com/base/api/v2.0/projects/lib/repositories/a%252Fb/artifacts/v1?with_tag=true"
+        );
         assert_eq!(split_repository("lib/a/b").unwrap(), ("lib", "a/b"));
         assert!(split_repository("noproject").is_err());
+        // Docker's `__` separator is not a Harbor project name
+        assert!(split_repository("a__b/c").is_err());
+    }
+
+    #[test]
+    fn project_names_follow_harbors_rule() {
+        for ok in ["library", "a", "team-a", "v1.2_x", &"a".repeat(255)] {
+            assert!(validate_project_name(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "..",
+            ".",
+            "%2e%2e",
+            "a/b",
+            "?x",
+            "a?x",
+            "a#b",
+            "A",
+            "a--b",
+            "-a",
+            "a-",
+            "a b",
+            "a%2Fb",
+            "robot$x",
+            &"a".repeat(256),
+        ] {
+            let e = validate_project_name(bad).unwrap_err();
+            assert_eq!(e.kind(), kubepkg_util::ErrorKind::Invalid, "{bad}");
+        }
+    }
+
+    #[test]
+    fn path_segments_are_escaped_not_joined() {
+        let h = client();
+        // a segment carrying URL syntax stays one segment
+        let url = h.url(&["projects", "a/b?x#y", "members"], &[]).unwrap();
+        assert_eq!(
+            url.as_str(),
+            "https://harbor.example.com/base/api/v2.0/projects/a%2Fb%3Fx%23y/members"
+        );
+        assert!(h.url(&["projects", ".."], &[]).is_err());
+        assert!(h.url(&["projects", ""], &[]).is_err());
     }
 
     #[test]

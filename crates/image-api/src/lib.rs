@@ -18,7 +18,11 @@
 //! [`connect_registry`] and [`connect_engine`] turn it into `Arc<dyn …>`
 //! clients, and [`global`] keeps process-wide defaults and named instances.
 //! Credentials are [`Secret`]s and never appear in `Debug` output or logs;
-//! TLS is verified unless a config explicitly says `insecure`. Every remote
+//! TLS is verified unless a config explicitly says
+//! `danger_accept_invalid_certs`, and plain http is refused unless it says
+//! `allow_http` (two separate settings, each logged as a warning when on;
+//! the single `insecure` key of earlier versions is refused with a message
+//! naming both). Every remote
 //! call runs in a `tracing` span (`image.registry` / `image.engine`) with
 //! the backend, operation and target. Errors are one enum, [`Error`], whose
 //! [`kind()`](Error::kind) maps to the shared [`kubepkg_util::ErrorKind`].
@@ -32,7 +36,7 @@
 //!     r#"{"url": "http://127.0.0.1:5000", "username": "ci", "password": "pw"}"#,
 //! ).unwrap();
 //! assert_eq!(cfg.kind, RegistryKind::Distribution);
-//! // Plain http is refused unless the config says `insecure`.
+//! // Plain http is refused unless the config says `allow_http`.
 //! assert_eq!(cfg.base_url().unwrap_err().kind(), ErrorKind::Invalid);
 //! # #[cfg(feature = "distribution")]
 //! assert_eq!(kubepkg_image_api::connect_registry(&cfg).unwrap_err().kind(), ErrorKind::Invalid);
@@ -71,6 +75,12 @@
 //! the test, it never skips it). `tests/features.rs` fails loudly should a
 //! test build ever lack those features.
 #![warn(missing_docs)]
+// Without a backend's feature its module does not exist, so the links to it
+// above cannot resolve; full docs are built with every feature (docs.rs too).
+#![cfg_attr(
+    not(all(feature = "distribution", feature = "harbor", feature = "docker")),
+    allow(rustdoc::broken_intra_doc_links)
+)]
 
 pub mod config;
 #[cfg(feature = "distribution")]
@@ -82,6 +92,8 @@ pub mod error;
 pub mod global;
 #[cfg(feature = "harbor")]
 pub mod harbor;
+#[cfg(feature = "distribution")]
+mod http;
 pub mod registry;
 
 pub use config::{Config, EngineConfig, EngineTls, RegistryConfig, RegistryKind};

@@ -93,7 +93,7 @@ async fn bearer_challenge_catalog_pages_and_token_cache() {
     *base.lock().unwrap() = server.url.clone();
     let cfg = RegistryConfig::new(server.url.clone())
         .credentials("ci", "pw")
-        .insecure(true);
+        .allow_http(true);
     let reg = connect_registry(&cfg).unwrap();
 
     let repos = reg.list_repositories(None).await.unwrap();
@@ -137,7 +137,7 @@ async fn bearer_challenge_catalog_pages_and_token_cache() {
 
     let bad = RegistryConfig::new(server.url.clone())
         .credentials("ci", "wrong")
-        .insecure(true);
+        .allow_http(true);
     let bad = connect_registry(&bad).unwrap();
     assert_eq!(
         bad.check_credentials().await.unwrap_err().kind(),
@@ -181,16 +181,16 @@ async fn expired_or_revoked_tokens_are_refetched() {
     .await;
     *base.lock().unwrap() = server.url.clone();
     // anonymous pulls get tokens too
-    let reg = connect_registry(&RegistryConfig::new(server.url.clone()).insecure(true)).unwrap();
+    let reg = connect_registry(&RegistryConfig::new(server.url.clone()).allow_http(true)).unwrap();
     assert_eq!(reg.list_tags("r").await.unwrap(), ["x"]);
     assert_eq!(fetched.load(Ordering::SeqCst), 2);
 }
 
 #[tokio::test]
-async fn plain_http_needs_insecure() {
+async fn plain_http_needs_allow_http() {
     let e = connect_registry(&RegistryConfig::new("http://127.0.0.1:9")).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Invalid);
-    assert!(e.to_string().contains("insecure"), "{e}");
+    assert!(e.to_string().contains("allow_http"), "{e}");
 }
 
 /// An image index: the artifact's size sums its platform images (manifest +
@@ -265,7 +265,7 @@ async fn index_artifacts_sum_their_platform_images() {
         }
     })
     .await;
-    let reg = connect_registry(&RegistryConfig::new(server.url.clone()).insecure(true)).unwrap();
+    let reg = connect_registry(&RegistryConfig::new(server.url.clone()).allow_http(true)).unwrap();
     let arts = reg.list_artifacts("multi").await.unwrap();
     assert_eq!(arts.len(), 1, "{arts:?}");
     let a = &arts[0];

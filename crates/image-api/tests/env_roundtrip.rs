@@ -374,7 +374,7 @@ async fn wrong_credentials_are_unauthorized() {
     let r = common::registry_env();
     let cfg = kubepkg_image_api::RegistryConfig::new(r.url.clone())
         .credentials(r.username.clone(), "definitely-not-the-password")
-        .insecure(true);
+        .allow_http(true);
     let registry = kubepkg_image_api::connect_registry(&cfg).unwrap();
     let e = registry.check_credentials().await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unauthorized, "{e}");
@@ -384,7 +384,7 @@ async fn wrong_credentials_are_unauthorized() {
 
     // no credentials at all
     let anon = kubepkg_image_api::connect_registry(
-        &kubepkg_image_api::RegistryConfig::new(r.url.clone()).insecure(true),
+        &kubepkg_image_api::RegistryConfig::new(r.url.clone()).allow_http(true),
     )
     .unwrap();
     assert_eq!(
@@ -471,7 +471,7 @@ async fn unreachable_engine_is_unavailable() {
     .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Invalid, "{e}");
     let e = kubepkg_image_api::connect_registry(
-        &kubepkg_image_api::RegistryConfig::new("http://127.0.0.1:1").insecure(true),
+        &kubepkg_image_api::RegistryConfig::new("http://127.0.0.1:1").allow_http(true),
     )
     .unwrap()
     .list_tags("a")

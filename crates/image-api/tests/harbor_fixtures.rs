@@ -34,7 +34,7 @@ fn config(url: &str) -> RegistryConfig {
     RegistryConfig::new(url)
         .kind(RegistryKind::Harbor)
         .credentials("admin", "Harbor12345")
-        .insecure(true)
+        .allow_http(true)
 }
 
 fn harbor(server: &Server) -> HarborRegistry {
@@ -458,7 +458,7 @@ async fn wrong_credentials_give_unauthorized_with_harbors_message() {
     let bad = RegistryConfig::new(server.url.clone())
         .kind(RegistryKind::Harbor)
         .credentials("admin", "nope")
-        .insecure(true);
+        .allow_http(true);
     let h = connect_registry(&bad).unwrap();
     let e = h.check_credentials().await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unauthorized);

@@ -22,12 +22,12 @@ pub fn registry_env() -> &'static kubepkg_testenv::Registry {
     kubepkg_testenv::registry()
 }
 
-/// Registry config with the environment's credentials (plain http, so `insecure`).
+/// Registry config with the environment's credentials (plain http, so `allow_http`).
 pub fn registry_config() -> RegistryConfig {
     let r = registry_env();
     RegistryConfig::new(r.url.clone())
         .credentials(r.username.clone(), r.password.clone())
-        .insecure(true)
+        .allow_http(true)
 }
 
 /// The environment's registry through the distribution backend.
