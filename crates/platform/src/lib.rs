@@ -11,7 +11,10 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod crypto;
 pub mod error;
 pub mod store;
 
+pub use crypto::Keyring;
 pub use error::{Error, Result};
+pub use store::Store;

@@ -195,6 +195,19 @@ pub struct RegistryRecord {
     pub version: i64,
 }
 
+/// A new registry, before it has timestamps and a version.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NewRegistry {
+    /// See [`RegistryRecord::name`].
+    pub name: String,
+    /// See [`RegistryRecord::provider`].
+    pub provider: String,
+    /// See [`RegistryRecord::endpoint`].
+    pub endpoint: String,
+    /// See [`RegistryRecord::labels`].
+    pub labels: BTreeMap<String, String>,
+}
+
 /// What a subject may do in a registry namespace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
