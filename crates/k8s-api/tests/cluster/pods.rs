@@ -341,6 +341,40 @@ async fn logs_stream_line_by_line_without_following() {
         "40 bytes = line 1 (28) + its newline + 11 bytes"
     );
 
+    // A line longer than the cap comes in pieces of at most that size.
+    let capped = collect(LogOptions {
+        tail_lines: Some(1),
+        max_line_bytes: Some(10),
+        ..Default::default()
+    })
+    .await
+    .expect("capped");
+    assert_eq!(capped, ["kubepkg si", "mulated lo", "g line 10"]);
+    let follow = pods
+        .log_stream(
+            "web",
+            &LogOptions {
+                max_line_bytes: Some(16),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("follow");
+    let pieces: Vec<String> =
+        tokio::time::timeout(Duration::from_secs(20), follow.take(4).try_collect())
+            .await
+            .expect("4 pieces in time")
+            .expect("pieces");
+    assert_eq!(
+        pieces,
+        [
+            "kubepkg simulate",
+            "d log line 1",
+            "kubepkg simulate",
+            "d log line 2"
+        ]
+    );
+
     // Failures come from the call, before any line: typed as for `logs`.
     let err = collect(LogOptions {
         limit_bytes: Some(-5),
