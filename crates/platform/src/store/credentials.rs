@@ -245,6 +245,9 @@ impl Store {
     #[tracing::instrument(level = "debug", name = "store", skip_all,
         fields(backend = %self.backend(), operation = "rotate_key", target = %format!("{old_id}->{new_id}")))]
     pub async fn rotate_key(&self, old_id: &str, new_id: &str) -> Result<u64> {
+        // No credential write (nor another rotation) may run between reading
+        // the old rows and switching the active key.
+        let _gate = self.key_gate().write().await;
         let keys = self.keyring();
         for id in [old_id, new_id] {
             if !keys.contains(id) {
@@ -258,9 +261,6 @@ impl Store {
             }
         }
         let rotated = keys.with_active(new_id)?;
-        // No credential write may run between reading the old rows and
-        // switching the active key.
-        let _gate = self.key_gate().write().await;
         let count = with_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
             const SELECT: &str = "SELECT owner_kind, owner_name, kind, key_id, nonce, \

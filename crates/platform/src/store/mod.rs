@@ -377,6 +377,28 @@ fn is_local_host(host: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// What to do about TLS to a PostgreSQL server.
+#[derive(Debug, PartialEq, Eq)]
+enum TlsPolicy {
+    /// The URL says nothing and the server is remote: verify it.
+    VerifyFull,
+    /// Keep the URL's (or the driver's) mode.
+    AsGiven,
+    /// Keep the URL's mode, which does not verify a remote server: warn.
+    AsGivenUnverified,
+}
+
+/// The TLS policy for an `sslmode` (lower-cased, when the URL has one) and
+/// whether the server is on this machine.
+fn tls_policy(sslmode: Option<&str>, local: bool) -> TlsPolicy {
+    match sslmode {
+        _ if local => TlsPolicy::AsGiven,
+        None => TlsPolicy::VerifyFull,
+        Some("disable" | "allow" | "prefer" | "require") => TlsPolicy::AsGivenUnverified,
+        Some(_) => TlsPolicy::AsGiven,
+    }
+}
+
 /// Checks a schema name: a plain lower-case SQL identifier.
 fn check_schema(schema: &str) -> Result<()> {
     let mut bytes = schema.bytes();
@@ -421,16 +443,14 @@ async fn open_postgres(url: &str, opts: &StoreOptions) -> Result<(Pool, String)>
     let explicit_mode = parsed
         .query_pairs()
         .find_map(|(k, v)| (k == "sslmode" || k == "ssl-mode").then(|| v.to_ascii_lowercase()));
-    match explicit_mode.as_deref() {
-        None if !local => options = options.ssl_mode(PgSslMode::VerifyFull),
-        Some("disable" | "allow" | "prefer" | "require") if !local => {
-            tracing::warn!(
-                %host,
-                sslmode = explicit_mode.as_deref().unwrap_or(""),
-                "the store's PostgreSQL connection does not verify the server's certificate"
-            );
-        }
-        _ => {}
+    match tls_policy(explicit_mode.as_deref(), local) {
+        TlsPolicy::VerifyFull => options = options.ssl_mode(PgSslMode::VerifyFull),
+        TlsPolicy::AsGivenUnverified => tracing::warn!(
+            %host,
+            sslmode = explicit_mode.as_deref().unwrap_or(""),
+            "the store's PostgreSQL connection does not verify the server's certificate"
+        ),
+        TlsPolicy::AsGiven => {}
     }
     options = options.application_name("kubepkg");
     if let Some(schema) = &opts.postgres_schema {
@@ -568,6 +588,18 @@ mod tests {
         assert!(is_local_host("/run/postgresql"));
         assert!(!is_local_host("db.example.com"));
         assert!(!is_local_host("10.0.0.5"));
+    }
+
+    #[test]
+    fn remote_servers_are_verified_unless_the_url_says_otherwise() {
+        assert_eq!(tls_policy(None, false), TlsPolicy::VerifyFull);
+        assert_eq!(tls_policy(Some("verify-ca"), false), TlsPolicy::AsGiven);
+        assert_eq!(tls_policy(Some("verify-full"), false), TlsPolicy::AsGiven);
+        for weak in ["disable", "allow", "prefer", "require"] {
+            assert_eq!(tls_policy(Some(weak), false), TlsPolicy::AsGivenUnverified);
+            assert_eq!(tls_policy(Some(weak), true), TlsPolicy::AsGiven);
+        }
+        assert_eq!(tls_policy(None, true), TlsPolicy::AsGiven);
     }
 
     #[test]
