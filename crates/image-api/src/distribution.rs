@@ -1281,6 +1281,42 @@ mod tests {
     }
 
     #[test]
+    fn credentials_go_only_to_safe_realms() {
+        let with_creds = |url: &str| {
+            DistributionRegistry::new(
+                &RegistryConfig::new(url)
+                    .credentials("u", "p")
+                    .allow_http(true),
+            )
+            .unwrap()
+        };
+        let https = with_creds("https://r.example.com");
+        let ok = |r: &DistributionRegistry, realm: &str| r.realm_url("t", realm).is_ok();
+        // https anywhere (Docker Hub's realm is auth.docker.io)
+        assert!(ok(&https, "https://auth.example.net/token"));
+        // an https registry never sends credentials over http, not even to itself
+        for realm in [
+            "http://r.example.com/token",
+            "http://auth.example.net/token",
+            "ftp://r.example.com/token",
+        ] {
+            let e = https.realm_url("t", realm).unwrap_err();
+            assert_eq!(e.kind(), kubepkg_util::ErrorKind::Forbidden, "{realm}: {e}");
+        }
+        assert!(https.realm_url("t", "not a url").is_err());
+        // a plain-http registry may use http on its own host only
+        let http = with_creds("http://r.example.com:5000");
+        assert!(ok(&http, "http://r.example.com:5001/token"));
+        assert!(!ok(&http, "http://auth.example.net/token"));
+        assert!(ok(&http, "https://auth.example.net/token"));
+        // without credentials nothing secret is sent: any http(s) realm
+        let anon =
+            DistributionRegistry::new(&RegistryConfig::new("https://r.example.com")).unwrap();
+        assert!(ok(&anon, "http://auth.example.net/token"));
+        assert!(!ok(&anon, "file:///etc/passwd"));
+    }
+
+    #[test]
     fn digest_of_empty() {
         assert_eq!(
             sha256_digest(b""),

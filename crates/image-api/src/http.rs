@@ -157,21 +157,15 @@ pub(crate) fn retryable_status(status: StatusCode) -> bool {
     retryable_code(status.as_u16())
 }
 
-/// Maps a transport error.
+/// Maps a transport error. (This crate decodes JSON itself, so reqwest's
+/// "decode" errors are failures to read a body — a broken or stalled
+/// connection — and are transport errors too.)
 pub(crate) fn transport(
     backend: &'static str,
     operation: &'static str,
     target: &str,
     e: reqwest::Error,
 ) -> Error {
-    if e.is_decode() {
-        return Error::Protocol {
-            backend,
-            operation,
-            target: target.to_string(),
-            message: e.to_string(),
-        };
-    }
     let timeout = e.is_timeout();
     let e = e.without_url();
     Error::Transport {

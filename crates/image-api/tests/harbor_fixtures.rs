@@ -569,3 +569,141 @@ async fn manifests_come_from_v2_with_a_bearer_token() {
         .unwrap_err();
     assert!(matches!(e, Error::DigestMismatch { .. }), "{e:?}");
 }
+
+/// Caller text never becomes URL syntax: every admin method refuses a
+/// project name Harbor itself would refuse (`..`, `%2e%2e`, `a/b`, `?x`…)
+/// before sending anything, instead of walking to another endpoint.
+#[tokio::test]
+async fn project_names_cannot_walk_to_other_endpoints() {
+    // Any request reaching this server is a failure of the test.
+    let server = Server::start(|_| Response::json(200, json!([]))).await;
+    let h = harbor(&server);
+    for bad in [
+        "..",
+        "%2e%2e",
+        "a/b",
+        "?x",
+        "a/../../users",
+        "x#frag",
+        "",
+        "A",
+    ] {
+        let mut results: Vec<(&str, kubepkg_image_api::Result<()>)> = vec![
+            ("set_project_quota", h.set_project_quota(bad, 1).await),
+            ("list_robots", h.list_robots(bad).await.map(|_| ())),
+            ("list_members", h.list_members(bad).await.map(|_| ())),
+            (
+                "add_member",
+                h.add_member(bad, "alice", ProjectRole::Developer)
+                    .await
+                    .map(|_| ()),
+            ),
+            ("remove_member", h.remove_member(bad, 3).await),
+            ("get_namespace", h.get_namespace(bad).await.map(|_| ())),
+            ("delete_namespace", h.delete_namespace(bad).await),
+            (
+                "list_repositories",
+                h.list_repositories(Some(bad)).await.map(|_| ()),
+            ),
+            (
+                "create_namespace",
+                h.create_namespace(&NamespaceSpec::new(bad))
+                    .await
+                    .map(|_| ()),
+            ),
+            (
+                "create_robot",
+                h.create_robot(&RobotSpec::ci("builder", bad, 30))
+                    .await
+                    .map(|_| ()),
+            ),
+            (
+                "create_robot name",
+                h.create_robot(&RobotSpec::ci(bad, "ci", 30))
+                    .await
+                    .map(|_| ()),
+            ),
+        ];
+        if !bad.is_empty() && !bad.contains('/') {
+            let repo = format!("{bad}/app");
+            results.push(("list_artifacts", h.list_artifacts(&repo).await.map(|_| ())));
+        }
+        for (op, r) in results {
+            let e = r.expect_err(op);
+            assert_eq!(e.kind(), ErrorKind::Invalid, "{op}({bad:?}): {e}");
+        }
+    }
+    assert!(
+        server.requests().is_empty(),
+        "requests were sent: {:?}",
+        server
+            .requests()
+            .iter()
+            .map(|r| r.target.clone())
+            .collect::<Vec<_>>()
+    );
+}
+
+/// A `Link: rel="next"` (swagger: the list headers) pointing at another
+/// host is refused, not followed with the admin's Basic credentials.
+#[tokio::test]
+async fn list_links_to_another_host_are_refused() {
+    let elsewhere = Server::start(|_| Response::json(200, json!([]))).await;
+    let next = format!(
+        "{}/api/v2.0/projects?page=2&page_size=1",
+        elsewhere.url.replace("127.0.0.1", "localhost")
+    );
+    let server = Server::start(move |req| match req.path() {
+        // operationId: listProjects
+        "/api/v2.0/projects" => Response::json(200, json!([project(1, "library", true)]))
+            .header("X-Total-Count", "2")
+            .header("Link", format!("<{next}>; rel=\"next\"")),
+        _ => harbor_errors(404, "NOT_FOUND", "no route"),
+    })
+    .await;
+    let e = harbor(&server).list_namespaces().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Forbidden, "{e}");
+    assert!(matches!(e, Error::Refused { .. }), "{e:?}");
+    assert!(elsewhere.requests().is_empty());
+}
+
+/// GETs are retried through a 503 (Harbor behind a restarting core), a POST
+/// that reached the server is not: it might have been applied.
+#[tokio::test]
+async fn reads_are_retried_writes_are_not() {
+    let gets = Arc::new(AtomicUsize::new(0));
+    let g = gets.clone();
+    let server = Server::start(move |req| match (req.method.as_str(), req.path()) {
+        // operationId: getSystemInfo
+        ("GET", "/api/v2.0/systeminfo") => {
+            if g.fetch_add(1, Ordering::SeqCst) < 2 {
+                harbor_errors(503, "SERVICE_UNAVAILABLE", "core restarting")
+                    .header("Retry-After", "0")
+            } else {
+                Response::json(200, json!({"harbor_version": "v2.11.1"}))
+            }
+        }
+        // operationId: createProject
+        ("POST", "/api/v2.0/projects") => {
+            harbor_errors(503, "SERVICE_UNAVAILABLE", "core restarting")
+        }
+        _ => harbor_errors(404, "NOT_FOUND", "no route"),
+    })
+    .await;
+    let h = harbor(&server);
+    let info = h.system_info().await.unwrap();
+    assert_eq!(info.harbor_version.as_deref(), Some("v2.11.1"));
+    assert_eq!(gets.load(Ordering::SeqCst), 3);
+
+    let e = h
+        .create_namespace(&NamespaceSpec::new("team-c"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), Some(503), "{e}");
+    let posts = server
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST")
+        .count();
+    assert_eq!(posts, 1, "a POST that reached Harbor was sent again");
+}

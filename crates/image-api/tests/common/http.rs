@@ -1,8 +1,11 @@
 //! A tiny HTTP/1.1 fixture server on 127.0.0.1 for the REST fixtures
-//! (keep-alive, `Content-Length` bodies only — all the clients under test send).
+//! (keep-alive, `Content-Length` request bodies only — all the clients under
+//! test send). Responses are sent whole, or — for the hostile-server
+//! fixtures — dripped slowly, stalled, or endless (see [`BodyPlan`]).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
@@ -46,6 +49,21 @@ impl Request {
     }
 }
 
+/// How a response body is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyPlan {
+    /// At once, with `Content-Length`.
+    Whole,
+    /// With `Content-Length`, in `chunk`-byte pieces `every` apart.
+    Drip { chunk: usize, every: Duration },
+    /// With `Content-Length`, but only the first `sent` bytes, then silence
+    /// (the connection stays open).
+    Stall { sent: usize },
+    /// No `Content-Length`, `Connection: close`, and the body (repeated)
+    /// forever, until the client hangs up.
+    Endless,
+}
+
 /// A response to send.
 #[derive(Debug, Clone)]
 pub struct Response {
@@ -55,6 +73,8 @@ pub struct Response {
     pub headers: Vec<(String, String)>,
     /// Body.
     pub body: Vec<u8>,
+    /// How the body is written.
+    pub plan: BodyPlan,
 }
 
 impl Response {
@@ -64,6 +84,7 @@ impl Response {
             status,
             headers: vec![("Content-Type".into(), "application/json".into())],
             body: serde_json::to_vec(&value).expect("serialise"),
+            plan: BodyPlan::Whole,
         }
     }
 
@@ -73,6 +94,7 @@ impl Response {
             status,
             headers: vec![("Content-Type".into(), content_type.into())],
             body: body.into(),
+            plan: BodyPlan::Whole,
         }
     }
 
@@ -82,7 +104,14 @@ impl Response {
             status,
             headers: vec![],
             body: vec![],
+            plan: BodyPlan::Whole,
         }
+    }
+
+    /// Sets how the body is written.
+    pub fn plan(mut self, plan: BodyPlan) -> Self {
+        self.plan = plan;
+        self
     }
 
     /// Adds a header.
@@ -165,19 +194,60 @@ impl Server {
                             404 => "Not Found",
                             409 => "Conflict",
                             412 => "Precondition Failed",
+                            429 => "Too Many Requests",
+                            500 => "Internal Server Error",
+                            502 => "Bad Gateway",
+                            503 => "Service Unavailable",
+                            504 => "Gateway Timeout",
                             _ => "Status",
                         };
                         let mut out = format!("HTTP/1.1 {} {reason}\r\n", resp.status);
                         for (k, v) in &resp.headers {
                             out.push_str(&format!("{k}: {v}\r\n"));
                         }
-                        out.push_str(&format!("Content-Length: {}\r\n\r\n", resp.body.len()));
-                        let mut bytes = out.into_bytes();
-                        if !head_only {
-                            bytes.extend_from_slice(&resp.body);
+                        if resp.plan == BodyPlan::Endless {
+                            out.push_str("Connection: close\r\n\r\n");
+                        } else {
+                            out.push_str(&format!("Content-Length: {}\r\n\r\n", resp.body.len()));
                         }
-                        if w.write_all(&bytes).await.is_err() {
+                        if w.write_all(out.as_bytes()).await.is_err() {
                             return;
+                        }
+                        if head_only {
+                            continue;
+                        }
+                        match resp.plan {
+                            BodyPlan::Whole => {
+                                if w.write_all(&resp.body).await.is_err() {
+                                    return;
+                                }
+                            }
+                            BodyPlan::Drip { chunk, every } => {
+                                for piece in resp.body.chunks(chunk.max(1)) {
+                                    tokio::time::sleep(every).await;
+                                    if w.write_all(piece).await.is_err() || w.flush().await.is_err()
+                                    {
+                                        return;
+                                    }
+                                }
+                            }
+                            BodyPlan::Stall { sent } => {
+                                let n = sent.min(resp.body.len());
+                                let _ = w.write_all(&resp.body[..n]).await;
+                                let _ = w.flush().await;
+                                // hold the connection open, say nothing more
+                                tokio::time::sleep(Duration::from_secs(3600)).await;
+                                return;
+                            }
+                            BodyPlan::Endless => {
+                                let piece = if resp.body.is_empty() {
+                                    vec![b' '; 64 << 10]
+                                } else {
+                                    resp.body.clone()
+                                };
+                                while w.write_all(&piece).await.is_ok() {}
+                                return;
+                            }
                         }
                     }
                 });
