@@ -34,6 +34,21 @@
 //! with a fresh list, or start the watch without a resourceVersion (it
 //! then lists first and every later re-list is a complete diff).
 //!
+//! ## Reconnecting
+//!
+//! A watch request ends normally after [`WatchOptions::server_timeout_secs`]
+//! and is re-issued at once. One that ends *early* — before it delivered
+//! any progress (an event or a bookmark moving the resourceVersion
+//! forward) and before it stayed open for a healthy period (5 s, or half
+//! the server timeout when that is shorter) — counts as a failure, like a
+//! dropped connection: the next attempt waits an exponential backoff with
+//! full jitter (up to 100 ms, 200 ms, 400 ms… capped at 5 s), so a proxy or
+//! load balancer that closes every watch right away does not turn the
+//! watch into a hot loop of requests. The same holds for a server that
+//! answers `410 Gone` again right after a re-list. The backoff resets once
+//! a stream makes progress or stays open for the healthy period. Early
+//! ends count toward [`WatchOptions::give_up_after`] like other outages.
+//!
 //! ## Duplicate filter
 //!
 //! After a reconnect the server may replay events the caller already got.
@@ -57,6 +72,22 @@ use std::collections::{HashMap, VecDeque};
 use std::fmt::Debug;
 use std::time::Duration;
 use tokio::time::Instant;
+
+/// The first backoff ceiling of a watch that keeps failing.
+const BACKOFF_FIRST: Duration = Duration::from_millis(100);
+/// The largest backoff ceiling.
+const BACKOFF_CAP: Duration = Duration::from_secs(5);
+/// A watch stream open this long was healthy, events or not (see the
+/// module docs; shorter when the server timeout is).
+const HEALTHY_STREAM: Duration = Duration::from_secs(5);
+
+fn new_backoff() -> kubepkg_util::retry::Backoff {
+    kubepkg_util::retry::RetryPolicy::default()
+        .initial_delay(BACKOFF_FIRST)
+        .max_delay(BACKOFF_CAP)
+        .unlimited_attempts()
+        .backoff()
+}
 
 /// One change delivered by [`Resources::watch`].
 #[derive(Debug, Clone, PartialEq)]
@@ -181,16 +212,31 @@ struct Watcher<K> {
     done: bool,
     down_since: Option<Instant>,
     attempt: u32,
+    /// The jittered waits of the current run of failures.
+    backoff: kubepkg_util::retry::Backoff,
+    /// When the current watch stream was opened.
+    stream_opened: Option<Instant>,
+    /// Whether the current watch stream moved the resourceVersion forward.
+    stream_progressed: bool,
+    /// Whether anything moved the resourceVersion forward since the last
+    /// re-list (`true` before the first one).
+    progressed_since_list: bool,
 }
 
 impl<K> Watcher<K>
 where
     K: Resource + Clone + DeserializeOwned + Serialize + Debug + Send + Sync + 'static,
 {
-    fn backoff(&self) -> Duration {
-        Duration::from_millis(100)
-            .saturating_mul(1u32 << self.attempt.min(6))
-            .min(Duration::from_secs(5))
+    /// The next wait of the current run of failures (full jitter).
+    fn backoff(&mut self) -> Duration {
+        self.backoff.next().unwrap_or(BACKOFF_CAP)
+    }
+
+    /// How long a stream must stay open to count as healthy without events.
+    fn healthy_after(&self) -> Duration {
+        let half_timeout =
+            Duration::from_millis(u64::from(self.opts.server_timeout_secs.clamp(1, 3600)) * 500);
+        HEALTHY_STREAM.min(half_timeout)
     }
 
     /// A transient failure: wait, or give up when down too long.
@@ -205,8 +251,9 @@ where
                 self.res.target(None)
             )));
         }
-        tracing::debug!(error = %e, attempt = self.attempt, "watch interrupted; resuming");
-        tokio::time::sleep(self.backoff()).await;
+        let wait = self.backoff();
+        tracing::debug!(error = %e, attempt = self.attempt, ?wait, "watch interrupted; resuming");
+        tokio::time::sleep(wait).await;
         self.attempt = self.attempt.saturating_add(1);
         None
     }
@@ -220,6 +267,14 @@ where
     fn healthy(&mut self) {
         self.down_since = None;
         self.attempt = 0;
+        self.backoff = new_backoff();
+    }
+
+    /// The resourceVersion moved forward: the server is delivering.
+    fn progressed(&mut self) {
+        self.stream_progressed = true;
+        self.progressed_since_list = true;
+        self.healthy();
     }
 
     async fn relist(&mut self) -> Result<()> {
@@ -354,6 +409,17 @@ where
         }
     }
 
+    /// `410 Gone`: re-list — after a backoff when nothing progressed
+    /// since the last re-list (a server answering Gone to every watch).
+    async fn gone_again(&mut self, e: Error) -> Option<Error> {
+        tracing::debug!("resourceVersion expired; re-listing");
+        self.need_list = true;
+        if self.progressed_since_list {
+            return None;
+        }
+        self.transient(e).await
+    }
+
     async fn next_event(&mut self) -> Option<Result<Event<K>>> {
         loop {
             if let Some(e) = self.pending.pop_front() {
@@ -365,8 +431,11 @@ where
             if self.need_list {
                 match self.relist().await {
                     Ok(()) => {
+                        // Reachable, but not yet delivering: the backoff
+                        // resets only when a watch makes progress.
                         self.need_list = false;
-                        self.healthy();
+                        self.down_since = None;
+                        self.progressed_since_list = false;
                     }
                     Err(e) if self.fatal(&e) => {
                         self.done = true;
@@ -382,10 +451,14 @@ where
             }
             let Some(stream) = self.stream.as_mut() else {
                 match self.start_watch().await {
-                    Ok(()) => {}
+                    Ok(()) => {
+                        self.stream_opened = Some(Instant::now());
+                        self.stream_progressed = false;
+                    }
                     Err(e) if e.is_gone() => {
-                        tracing::debug!("resourceVersion expired; re-listing");
-                        self.need_list = true;
+                        if let Some(err) = self.gone_again(e).await {
+                            return Some(Err(err));
+                        }
                     }
                     Err(e) if self.fatal(&e) => {
                         self.done = true;
@@ -401,15 +474,33 @@ where
             };
             match stream.next().await {
                 None => {
-                    // Server-side timeout or a dropped connection: resume.
+                    // The server-side timeout, or a connection closed
+                    // cleanly: resume — at once after a healthy stream,
+                    // after a backoff when it ended early (module docs).
                     self.stream = None;
+                    let lived = self
+                        .stream_opened
+                        .take()
+                        .map_or(Duration::ZERO, |t| t.elapsed());
+                    if self.stream_progressed || lived >= self.healthy_after() {
+                        self.healthy();
+                    } else if let Some(err) = self
+                        .transient(Error::Unavailable(format!(
+                            "the watch of {} ended after {lived:?} without any event",
+                            self.res.target(None)
+                        )))
+                        .await
+                    {
+                        return Some(Err(err));
+                    }
                 }
                 Some(Ok(WatchEvent::Error(status))) => {
                     self.stream = None;
                     let e = Error::Api(crate::error::failure_from_status(&status));
                     if e.is_gone() {
-                        tracing::debug!("resourceVersion expired; re-listing");
-                        self.need_list = true;
+                        if let Some(err) = self.gone_again(e).await {
+                            return Some(Err(err));
+                        }
                     } else if self.fatal(&e) {
                         self.done = true;
                         return Some(Err(e));
@@ -418,8 +509,12 @@ where
                     }
                 }
                 Some(Ok(ev)) => {
-                    self.healthy();
-                    if let Some(out) = self.accept(ev) {
+                    let before = self.last_rv.clone();
+                    let out = self.accept(ev);
+                    if self.last_rv != before {
+                        self.progressed();
+                    }
+                    if let Some(out) = out {
                         return Some(Ok(out));
                     }
                 }
@@ -427,7 +522,9 @@ where
                     self.stream = None;
                     let e = Error::from(e);
                     if e.is_gone() {
-                        self.need_list = true;
+                        if let Some(err) = self.gone_again(e).await {
+                            return Some(Err(err));
+                        }
                     } else if self.fatal(&e) {
                         self.done = true;
                         return Some(Err(e));
@@ -461,6 +558,10 @@ where
             done: false,
             down_since: None,
             attempt: 0,
+            backoff: new_backoff(),
+            stream_opened: None,
+            stream_progressed: false,
+            progressed_since_list: true,
         };
         futures::stream::unfold(w, |mut w| async move {
             let ev = w.next_event().await?;
@@ -500,7 +601,46 @@ mod tests {
             done: false,
             down_since: None,
             attempt: 0,
+            backoff: new_backoff(),
+            stream_opened: None,
+            stream_progressed: false,
+            progressed_since_list: true,
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failures_back_off_with_jitter_and_progress_resets_the_backoff() {
+        let mut w = watcher();
+        let mut waits = Vec::new();
+        for _ in 0..12 {
+            let t = Instant::now();
+            assert!(w.transient(Error::Unavailable("x".into())).await.is_none());
+            waits.push(t.elapsed());
+        }
+        // Full jitter: each wait within its ceiling, which doubles to 5 s.
+        for (i, wait) in waits.iter().enumerate() {
+            let ceiling = BACKOFF_FIRST
+                .saturating_mul(1 << i.min(10))
+                .min(BACKOFF_CAP);
+            assert!(*wait <= ceiling, "wait {i}: {wait:?} > {ceiling:?}");
+        }
+        let total: Duration = waits.iter().sum();
+        assert!(total >= Duration::from_secs(5), "{waits:?}");
+        // Jitter: not all the same.
+        assert!(waits.windows(2).any(|p| p[0] != p[1]), "{waits:?}");
+        // Progress resets the run: the next wait is a first one again.
+        w.progressed();
+        let t = Instant::now();
+        w.transient(Error::Unavailable("x".into())).await;
+        assert!(t.elapsed() <= BACKOFF_FIRST, "{:?}", t.elapsed());
+    }
+
+    #[tokio::test]
+    async fn the_healthy_period_follows_a_short_server_timeout() {
+        let mut w = watcher();
+        assert_eq!(w.healthy_after(), HEALTHY_STREAM);
+        w.opts.server_timeout_secs = 1;
+        assert_eq!(w.healthy_after(), Duration::from_millis(500));
     }
 
     #[tokio::test]
