@@ -3,8 +3,10 @@
 //! repository (go-containerregistry's CLI; build it with
 //! `benches/peers/crane/build.sh`).
 //!
-//! Prints `kubepkg: X  peer: Y  ratio: Z` where Z = peer time / kubepkg time
-//! (target ≥ 3). Knobs (environment):
+//! Prints `RESULT registry_tags/kubepkg <ns> ns` and `RESULT
+//! registry_tags/crane_cli <ns> ns` per round (the sides take turns going
+//! first), then `kubepkg: X  peer: Y  ratio: Z` with the medians, Z = peer
+//! time / kubepkg time (target ≥ 3). Knobs (environment):
 //! - `KUBEPKG_BENCH_REPOS` repositories (default 200),
 //! - `KUBEPKG_BENCH_ITERS` timed rounds per side, median reported (default 3),
 //! - `KUBEPKG_BENCH_CONCURRENCY` kubepkg's requests in flight (default 32),
@@ -172,9 +174,7 @@ fn main() {
     )
     .expect("config.json");
 
-    let mut ours = Vec::new();
-    let mut theirs = Vec::new();
-    for round in 0..iters {
+    let run_ours = || {
         // kubepkg: a fresh client each round (it learns the auth scheme again)
         let start = Instant::now();
         let results: Vec<Vec<String>> = rt.block_on(async {
@@ -191,8 +191,9 @@ fn main() {
         let t = start.elapsed();
         assert_eq!(results.len(), n);
         assert!(results.iter().all(|tags| tags == &["v1".to_string()]));
-        ours.push(t);
-
+        t
+    };
+    let run_crane = || {
         let start = Instant::now();
         for r in &repos {
             let out = Command::new(&crane)
@@ -207,7 +208,30 @@ fn main() {
             );
             assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "v1");
         }
-        let t2 = start.elapsed();
+        start.elapsed()
+    };
+
+    let mut ours = Vec::new();
+    let mut theirs = Vec::new();
+    // The runner's run number shifts the alternation of who goes first.
+    let shift = env_usize("KUBEPKG_BENCH_ROUND", 0);
+    for round in 0..iters {
+        let (t, t2) = if (round + shift).is_multiple_of(2) {
+            let t = run_ours();
+            (t, run_crane())
+        } else {
+            let t2 = run_crane();
+            (run_ours(), t2)
+        };
+        println!(
+            "RESULT registry_tags/kubepkg {:.0} ns",
+            t.as_secs_f64() * 1e9
+        );
+        println!(
+            "RESULT registry_tags/crane_cli {:.0} ns",
+            t2.as_secs_f64() * 1e9
+        );
+        ours.push(t);
         theirs.push(t2);
         eprintln!(
             "round {round}: kubepkg {:.3}s, crane {:.3}s",

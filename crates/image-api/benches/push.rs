@@ -3,8 +3,10 @@
 //! same daemon, which does the compressing and uploading. This checks the
 //! client adds no overhead.
 //!
-//! Prints `kubepkg: X  peer: Y  ratio: Z` where Z = peer time / kubepkg time
-//! (target ≥ 0.95). Knobs (environment):
+//! Prints `RESULT image_push/kubepkg <ns> ns` and `RESULT
+//! image_push/docker_cli <ns> ns` for every timed round (the two sides take
+//! turns going first), then `kubepkg: X  peer: Y  ratio: Z` with the
+//! medians, Z = kubepkg time / peer time (target ≤ 1.05). Knobs (environment):
 //! - `KUBEPKG_BENCH_PUSH_MIB` payload size in MiB (default 200),
 //! - `KUBEPKG_BENCH_ITERS` timed pushes per side, median reported (default 3),
 //! - `KUBEPKG_BENCH_WARMUP` untimed rounds first (default 1),
@@ -130,9 +132,12 @@ fn main() {
     let mut ours = Vec::new();
     let mut theirs = Vec::new();
     let mut digest = None::<String>;
+    // The runner's run number shifts the alternation, so repeated runs
+    // do not always start with the same side.
+    let shift = env_usize("KUBEPKG_BENCH_ROUND", 0);
     for round in 0..warmup + iters {
         // alternate who goes first
-        let order: [bool; 2] = if round % 2 == 0 {
+        let order: [bool; 2] = if (round + shift).is_multiple_of(2) {
             [true, false]
         } else {
             [false, true]
@@ -178,6 +183,8 @@ fn main() {
             if round < warmup {
                 continue;
             }
+            let id = if kubepkg { "kubepkg" } else { "docker_cli" };
+            println!("RESULT image_push/{id} {:.0} ns", t.as_secs_f64() * 1e9);
             if kubepkg {
                 ours.push(t);
             } else {
@@ -191,6 +198,6 @@ fn main() {
         "kubepkg: {:.3}s  peer: {:.3}s  ratio: {:.2}",
         k.as_secs_f64(),
         p.as_secs_f64(),
-        p.as_secs_f64() / k.as_secs_f64()
+        k.as_secs_f64() / p.as_secs_f64()
     );
 }
