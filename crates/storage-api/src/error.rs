@@ -42,6 +42,12 @@ pub enum Error {
     /// compiled in (cargo feature off).
     #[error("unsupported: {0}")]
     Unsupported(String),
+    /// The broker refused a published message (a publisher-confirm nack:
+    /// a full queue with `reject-publish` overflow, or a broker-side
+    /// failure). Not retried by this crate; its kind is `Unavailable`, so a
+    /// caller may publish again later.
+    #[error("the broker refused the message: {0}")]
+    Nacked(String),
     /// Data arrived damaged: a checksum or ETag did not match what was sent.
     #[error("integrity check failed: {0}")]
     Integrity(String),
@@ -69,7 +75,7 @@ impl Error {
             Error::Conflict(_) => ErrorKind::Conflict,
             Error::Unauthorized(_) => ErrorKind::Unauthorized,
             Error::Forbidden(_) => ErrorKind::Forbidden,
-            Error::Unavailable(_) => ErrorKind::Unavailable,
+            Error::Unavailable(_) | Error::Nacked(_) => ErrorKind::Unavailable,
             Error::Timeout(_) => ErrorKind::Timeout,
             Error::Unsupported(_) => ErrorKind::Unsupported,
             Error::Integrity(_) | Error::Internal(_) => ErrorKind::Internal,

@@ -45,12 +45,41 @@ pub fn bucket_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-/// Checks an object key: 1–1024 bytes, no control characters, not absolute
-/// (leading `/`), and no `.` or `..` path segment — so a key can never escape
-/// its bucket on a filesystem-backed store, and every backend accepts exactly
-/// the same keys.
+/// Longest `/`-separated segment of an object key, in bytes (MinIO's limit,
+/// a file-name limit).
+pub const MAX_SEGMENT_LEN: usize = 255;
+
+/// Checks the key of an object about to be written (put, copy destination,
+/// presigned put). The rules are MinIO's, so every backend accepts exactly
+/// the keys MinIO stores under their own name:
+///
+/// - 1–1024 bytes, no control characters (MinIO refuses NUL; the others are
+///   refused here because XML listings cannot carry them safely);
+/// - not absolute: MinIO would store `/a` as `a`;
+/// - no empty segment (`a//b`), and no trailing `/` (on MinIO such an
+///   object hides every key below it from listings);
+/// - no segment longer than 255 bytes;
+/// - no `.` or `..` segment, also padded with spaces (` .. `), so a key can
+///   never escape its bucket on a filesystem-backed store.
 pub fn object_key(key: &str) -> Result<()> {
-    let bad = |why: &str| Err(Error::Invalid(format!("object key {key:?}: {why}")));
+    check_key(key, false)
+}
+
+/// Checks the key of an object to read or delete (get, head, delete, copy
+/// source, presigned get): the rules of [`object_key`], except that one
+/// trailing `/` is allowed, so "folder" marker objects made by other S3
+/// tools can still be read and deleted. Such keys are never stored by the
+/// memory and local backends: there they are simply missing.
+pub fn existing_key(key: &str) -> Result<()> {
+    check_key(key, true)
+}
+
+fn check_key(key: &str, trailing_slash: bool) -> Result<()> {
+    let bad = |why: &str| {
+        let shown: String = key.chars().take(64).collect();
+        let more = if shown.len() < key.len() { "..." } else { "" };
+        Err(Error::Invalid(format!("object key {shown:?}{more}: {why}")))
+    };
     if key.is_empty() {
         return bad("must not be empty");
     }
@@ -63,8 +92,21 @@ pub fn object_key(key: &str) -> Result<()> {
     if key.starts_with('/') {
         return bad("must not be absolute (start with '/')");
     }
-    if key.split('/').any(|seg| seg == "." || seg == "..") {
-        return bad("must not contain '.' or '..' path segments");
+    let body = match key.strip_suffix('/') {
+        Some(_) if !trailing_slash => return bad("must not end with '/'"),
+        Some(b) => b,
+        None => key,
+    };
+    for seg in body.split('/') {
+        if seg.is_empty() {
+            return bad("must not contain an empty path segment ('//')");
+        }
+        if seg.len() > MAX_SEGMENT_LEN {
+            return bad("a path segment (between '/') must be at most 255 bytes");
+        }
+        if matches!(seg.trim_matches(' '), "." | "..") {
+            return bad("must not contain '.' or '..' path segments");
+        }
     }
     Ok(())
 }
@@ -124,6 +166,22 @@ pub fn amqp_name(what: &str, name: &str, allow_empty: bool) -> Result<()> {
     Ok(())
 }
 
+/// Longest AMQP short string, in bytes.
+pub const MAX_AMQP_SHORT: usize = 255;
+
+/// Checks a value AMQP 0-9-1 sends as a short string (routing keys, header
+/// names, message / correlation ids, reply-to, content type, consumer tags):
+/// at most 255 bytes.
+pub fn amqp_short(what: &str, value: &str) -> Result<()> {
+    if value.len() > MAX_AMQP_SHORT {
+        return Err(Error::Invalid(format!(
+            "{what} is {} bytes long; AMQP allows at most {MAX_AMQP_SHORT}",
+            value.len()
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,9 +212,27 @@ mod tests {
 
     #[test]
     fn key_rules() {
-        for ok in ["a", "dir/file.txt", "a/b/c/", ".hidden", "x..y", "ünï"] {
+        let seg255 = format!("d/{}", "s".repeat(255));
+        let s255 = "s".repeat(255);
+        let len1024 = format!("{s255}/{s255}/{s255}/{}/x", "t".repeat(254));
+        assert_eq!(len1024.len(), MAX_KEY_LEN);
+        for ok in [
+            "a",
+            "dir/file.txt",
+            ".hidden",
+            "x..y",
+            "ünï",
+            " ",
+            "a/ /b",
+            "x .. y",
+            "\u{a0}..",
+            &seg255,
+            &len1024,
+        ] {
             assert!(object_key(ok).is_ok(), "{ok}");
+            assert!(existing_key(ok).is_ok(), "{ok}");
         }
+        let seg256 = format!("d/{}", "s".repeat(256));
         for bad in [
             "",
             "/etc/passwd",
@@ -164,11 +240,22 @@ mod tests {
             "a/../../b",
             "a/./b",
             "..",
+            " .. ",
+            "a/ ./b",
             "nul\0",
-            &"k".repeat(1025),
+            "tab\t",
+            "a//b",
+            "a/b//",
+            "/",
+            &seg256,
+            &format!("{len1024}x"),
         ] {
             assert!(object_key(bad).is_err(), "{bad:?}");
+            assert!(existing_key(bad).is_err(), "{bad:?}");
         }
+        assert!(object_key("dir/").is_err());
+        assert!(existing_key("dir/").is_ok());
+        assert!(existing_key("a/b/").is_ok());
     }
 
     #[test]

@@ -12,9 +12,19 @@
 //!   themselves.
 //! - **At-least-once publishing**: [`publish`](MessageQueue::publish)
 //!   returns only after the broker's confirm. A publish whose confirm did not
-//!   arrive (connection lost, broker nack) is sent again after reconnecting,
-//!   so a message reported as published is never lost, but may be delivered
-//!   twice. Deduplicate with [`Message::message_id`] where it matters.
+//!   arrive (connection lost) is sent again after reconnecting, so a message
+//!   reported as published is never lost, but may be delivered twice.
+//!   Deduplicate with [`Message::message_id`] where it matters.
+//! - **Nacks are answers**: a broker nack (the broker refusing the message,
+//!   e.g. a full queue with [`Overflow::RejectPublish`]) is returned at once
+//!   as [`Error::Nacked`], not retried.
+//! - **Short strings checked first**: names, routing keys, header names,
+//!   message / correlation ids, reply-to, content type and consumer tags
+//!   longer than AMQP's 255-byte short strings are `Invalid` before
+//!   anything is sent.
+//! - A `retry_timeout_secs` too large for the clock means "retry until it
+//!   works". A TTL beyond [`MAX_TTL`](super::MAX_TTL) (RabbitMQ's limit) is
+//!   not sent: the message or queue gets no TTL, as on the memory backend.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -35,7 +45,7 @@ use tracing::Instrument;
 
 use super::{
     Acknowledger, ConsumeOptions, Consumer, Delivery, ExchangeKind, ExchangeSpec, Message,
-    MessageQueue, PublishOptions, QueueInfo, QueueSpec, new_id,
+    MessageQueue, Overflow, PublishOptions, QueueInfo, QueueSpec, effective_ttl, new_id,
 };
 pub use crate::config::AmqpConfig;
 use crate::error::{Error, Result};
@@ -137,7 +147,7 @@ fn queue_args(spec: &QueueSpec) -> FieldTable {
             AMQPValue::LongString(LongString::from(k.as_str())),
         );
     }
-    if let Some(ttl) = spec.message_ttl {
+    if let Some(ttl) = effective_ttl(spec.message_ttl) {
         t.insert(
             ShortString::from("x-message-ttl"),
             AMQPValue::LongLongInt(ttl.as_millis().min(i64::MAX as u128) as i64),
@@ -147,6 +157,14 @@ fn queue_args(spec: &QueueSpec) -> FieldTable {
         t.insert(
             ShortString::from("x-max-length"),
             AMQPValue::LongLongInt(n.min(i64::MAX as u64) as i64),
+        );
+    }
+    // Drop-head is the broker's default; leaving it out keeps queues
+    // declared before this option existed compatible.
+    if spec.overflow == Overflow::RejectPublish {
+        t.insert(
+            ShortString::from("x-overflow"),
+            AMQPValue::LongString(LongString::from("reject-publish")),
         );
     }
     t
@@ -176,7 +194,7 @@ fn to_properties(m: &Message) -> BasicProperties {
     if let Some(r) = &m.reply_to {
         p = p.with_reply_to(ShortString::from(r.as_str()));
     }
-    if let Some(e) = m.expiration {
+    if let Some(e) = effective_ttl(m.expiration) {
         p = p.with_expiration(ShortString::from(e.as_millis().to_string()));
     }
     p
@@ -306,9 +324,16 @@ async fn apply(ch: &Channel, op: &Op) -> std::result::Result<Option<QueueInfo>, 
     }
 }
 
+/// Whether `t` is still before `deadline` (`None`: no deadline).
+fn before(t: Instant, deadline: Option<Instant>) -> bool {
+    deadline.is_none_or(|d| t < d)
+}
+
 impl Inner {
-    fn deadline(&self) -> Instant {
-        Instant::now() + Duration::from_secs(self.config.retry_timeout_secs.max(1))
+    /// When retrying ends; `None` when `retry_timeout_secs` is too large to
+    /// add to the clock (retry until the operation succeeds).
+    fn deadline(&self) -> Option<Instant> {
+        Instant::now().checked_add(Duration::from_secs(self.config.retry_timeout_secs.max(1)))
     }
 
     fn live(&self) -> Option<Arc<Session>> {
@@ -318,7 +343,7 @@ impl Inner {
 
     /// The current session, reconnecting (with backoff, until `deadline`)
     /// when the connection is gone.
-    async fn session(&self, deadline: Instant) -> Result<Arc<Session>> {
+    async fn session(&self, deadline: Option<Instant>) -> Result<Arc<Session>> {
         if let Some(s) = self.live() {
             return Ok(s);
         }
@@ -337,10 +362,15 @@ impl Inner {
                     }
                     return Ok(s);
                 }
-                Err(e) if e.is_retryable() && Instant::now() + delay < deadline => {
+                Err(e)
+                    if e.is_retryable()
+                        && Instant::now()
+                            .checked_add(delay)
+                            .is_some_and(|t| before(t, deadline)) =>
+                {
                     tracing::warn!(backend = "amqp", error = %e, retry_in = ?delay, "connecting to the broker failed; retrying");
                     tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(max);
+                    delay = delay.saturating_mul(2).min(max);
                 }
                 Err(e) => return Err(e),
             }
@@ -433,7 +463,7 @@ impl Inner {
                     self.record(&op, v.as_ref());
                     return Ok(v);
                 }
-                Err(e) if e.is_retryable() && Instant::now() < deadline => {
+                Err(e) if e.is_retryable() && before(Instant::now(), deadline) => {
                     tracing::warn!(backend = "amqp", op = name, error = %e, "retrying after a connection problem");
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
@@ -810,6 +840,7 @@ impl MessageQueue for AmqpQueue {
     async fn bind_queue(&self, queue: &str, exchange: &str, routing_key: &str) -> Result<()> {
         crate::validate::amqp_name("queue", queue, false)?;
         crate::validate::amqp_name("exchange", exchange, false)?;
+        crate::validate::amqp_short("routing key", routing_key)?;
         self.inner
             .run(Op::Bind {
                 queue: queue.to_owned(),
@@ -828,6 +859,8 @@ impl MessageQueue for AmqpQueue {
         opts: PublishOptions,
     ) -> Result<()> {
         crate::validate::amqp_name("exchange", exchange, true)?;
+        crate::validate::amqp_short("routing key", routing_key)?;
+        message.validate()?;
         let props = to_properties(message);
         let deadline = self.inner.deadline();
         let mut attempt = 0u32;
@@ -860,7 +893,12 @@ impl MessageQueue for AmqpQueue {
                     )));
                 }
                 Ok(Confirmation::Nack(None)) => {
-                    Error::Unavailable("the broker nacked the message".into())
+                    // The broker refused this message (a full reject-publish
+                    // queue, a failing queue): sending it again unchanged
+                    // would only be refused again.
+                    return Err(Error::Nacked(format!(
+                        "publishing to exchange {exchange:?} with key {routing_key:?}"
+                    )));
                 }
                 Ok(Confirmation::NotRequested) => {
                     return Err(Error::Internal(
@@ -869,7 +907,7 @@ impl MessageQueue for AmqpQueue {
                 }
                 Err(e) => e,
             };
-            if !err.is_retryable() || Instant::now() >= deadline {
+            if !err.is_retryable() || !before(Instant::now(), deadline) {
                 return Err(err);
             }
             if attempt == 1 || attempt.is_multiple_of(50) {
@@ -883,9 +921,7 @@ impl MessageQueue for AmqpQueue {
 
     async fn consume(&self, queue: &str, opts: &ConsumeOptions) -> Result<Consumer> {
         crate::validate::amqp_name("queue", queue, false)?;
-        if opts.prefetch == 0 {
-            return Err(Error::Invalid("prefetch must be at least 1".into()));
-        }
+        opts.validate()?;
         let tag = opts
             .tag
             .clone()

@@ -1,12 +1,25 @@
 //! In-process message broker (feature `memory`) with the same semantics as
 //! the AMQP backend: exchanges (direct, fanout, topic) and the default
 //! exchange, durable-looking queues, prefetch, ack / nack / reject with
-//! requeue, dead-letter exchanges, message TTL and max length, mandatory
-//! publishes. Clones share one broker. Nothing survives the process.
+//! requeue, dead-letter exchanges, message TTL and max length (drop-head or
+//! reject-publish), mandatory publishes. Clones share one broker. Nothing
+//! survives the process.
+//!
+//! Like RabbitMQ:
+//!
+//! - a TTL longer than [`MAX_TTL`](super::MAX_TTL) (or too large to add to
+//!   the clock) means the message never expires;
+//! - a message that is dead-lettered back into a queue it already died in is
+//!   dropped when no rejection happened on the way (a dead-letter cycle of
+//!   expiries or overflows); a consumer's `reject` / `nack` breaks the cycle,
+//!   so such a message is routed again.
+//!
+//! Dead-lettering runs as a work list, never by recursion, so no topology can
+//! exhaust the stack.
 
 use std::collections::{HashMap, VecDeque};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -16,7 +29,8 @@ use tokio::sync::mpsc;
 
 use super::{
     Acknowledger, ConsumeOptions, Consumer, Delivery, ExchangeKind, ExchangeSpec, Message,
-    MessageQueue, PublishOptions, QueueInfo, QueueSpec, new_id, topic_matches,
+    MessageQueue, Overflow, PublishOptions, QueueInfo, QueueSpec, effective_ttl, new_id,
+    topic_matches,
 };
 use crate::error::{Error, Result};
 
@@ -26,13 +40,42 @@ struct Exchange {
     bindings: Vec<(String, String)>,
 }
 
+/// Why a message died (RabbitMQ's `x-death` reasons).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Death {
+    Rejected,
+    Expired,
+    MaxLen,
+}
+
+impl Death {
+    fn as_str(self) -> &'static str {
+        match self {
+            Death::Rejected => "rejected",
+            Death::Expired => "expired",
+            Death::MaxLen => "maxlen",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Queued {
     message: Message,
     exchange: String,
     routing_key: String,
     redelivered: bool,
+    /// `None`: never expires.
     expires: Option<Instant>,
+    /// Where and why this message died before, most recent first, one entry
+    /// per (queue, reason) like RabbitMQ's `x-death`.
+    deaths: Vec<(String, Death)>,
+}
+
+/// A message leaving `queue` for its dead-letter exchange.
+struct DeadLetter {
+    queue: String,
+    item: Queued,
+    reason: Death,
 }
 
 #[derive(Debug)]
@@ -60,6 +103,9 @@ struct Broker {
     queues: HashMap<String, Queue>,
     next_tag: u64,
     next_consumer: u64,
+    /// Expiry times of messages enqueued by the current operation, for the
+    /// timers started once the lock is released.
+    timers: Vec<Instant>,
 }
 
 /// The in-memory broker.
@@ -83,9 +129,12 @@ impl Default for MemoryQueue {
 
 type Shared = Arc<Mutex<Broker>>;
 
-fn lock(b: &Mutex<Broker>) -> Result<MutexGuard<'_, Broker>> {
-    b.lock()
-        .map_err(|_| Error::Internal("memory broker lock poisoned".into()))
+/// Locks the broker. A panic while it was held (a bug) does not make every
+/// later call fail: the lock is taken over and its poison cleared.
+fn lock(b: &Mutex<Broker>) -> MutexGuard<'_, Broker> {
+    let guard = b.lock().unwrap_or_else(PoisonError::into_inner);
+    b.clear_poison();
+    guard
 }
 
 impl MemoryQueue {
@@ -93,6 +142,36 @@ impl MemoryQueue {
     pub fn new() -> Self {
         Self::default()
     }
+}
+
+/// When a message enqueued `now` expires: the shorter of the queue's TTL and
+/// the message's own; `None` (never) when neither is set (or beyond
+/// [`MAX_TTL`](super::MAX_TTL)), or when the sum does not fit in an `Instant`.
+fn expiry(
+    queue_ttl: Option<Duration>,
+    message_ttl: Option<Duration>,
+    now: Instant,
+) -> Option<Instant> {
+    let ttl = match (effective_ttl(queue_ttl), effective_ttl(message_ttl)) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    ttl.and_then(|t| now.checked_add(t))
+}
+
+/// Whether dead-lettering into `target` closes a cycle without a rejection:
+/// `deaths` (most recent first, the current death included) reaches an
+/// earlier death in `target` before any rejection.
+fn is_cycle(deaths: &[(String, Death)], target: &str) -> bool {
+    for (queue, reason) in deaths {
+        if *reason == Death::Rejected {
+            return false;
+        }
+        if queue == target {
+            return true;
+        }
+    }
+    false
 }
 
 impl Broker {
@@ -123,102 +202,173 @@ impl Broker {
         Ok(out)
     }
 
-    /// Puts a message into the queues it routes to; returns them.
+    /// Appends a message to one queue, applying its TTL and max length.
+    /// Messages pushed out of a full drop-head queue go to `work`; returns
+    /// `false` when a full reject-publish queue refused the message.
+    fn push(
+        &mut self,
+        queue: &str,
+        mut item: Queued,
+        now: Instant,
+        work: &mut VecDeque<DeadLetter>,
+    ) -> bool {
+        let Some(q) = self.queues.get_mut(queue) else {
+            return true;
+        };
+        if let Some(max) = q.spec.max_length
+            && q.spec.overflow == Overflow::RejectPublish
+            && q.ready.len() as u64 >= max
+        {
+            return false;
+        }
+        item.expires = expiry(q.spec.message_ttl, item.message.expiration, now);
+        if let Some(at) = item.expires {
+            self.timers.push(at);
+        }
+        q.ready.push_back(item);
+        if let Some(max) = q.spec.max_length {
+            while q.ready.len() as u64 > max {
+                let Some(old) = q.ready.pop_front() else {
+                    break;
+                };
+                work.push_back(DeadLetter {
+                    queue: queue.to_owned(),
+                    item: old,
+                    reason: Death::MaxLen,
+                });
+            }
+        }
+        true
+    }
+
+    /// Puts a published message into the queues it routes to. Returns them,
+    /// and whether every one accepted it.
     fn enqueue(
         &mut self,
         exchange: &str,
         routing_key: &str,
         message: &Message,
-    ) -> Result<Vec<String>> {
+    ) -> Result<(Vec<String>, bool)> {
         let targets = self.route(exchange, routing_key)?;
         let now = Instant::now();
+        let mut work = VecDeque::new();
+        let mut accepted = true;
         for q in &targets {
-            let mut overflow = Vec::new();
-            if let Some(queue) = self.queues.get_mut(q) {
-                let ttl = match (queue.spec.message_ttl, message.expiration) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                };
-                queue.ready.push_back(Queued {
-                    message: message.clone(),
-                    exchange: exchange.to_owned(),
-                    routing_key: routing_key.to_owned(),
+            let item = Queued {
+                message: message.clone(),
+                exchange: exchange.to_owned(),
+                routing_key: routing_key.to_owned(),
+                redelivered: false,
+                expires: None,
+                deaths: Vec::new(),
+            };
+            accepted &= self.push(q, item, now, &mut work);
+        }
+        self.dead_letter(work);
+        Ok((targets, accepted))
+    }
+
+    /// Republishes dead messages to their queues' dead-letter exchanges
+    /// (and what that pushes out of full queues, and so on), dropping those
+    /// caught in a cycle.
+    fn dead_letter(&mut self, mut work: VecDeque<DeadLetter>) {
+        let now = Instant::now();
+        while let Some(DeadLetter {
+            queue,
+            item,
+            reason,
+        }) = work.pop_front()
+        {
+            let Some(spec) = self.queues.get(&queue).map(|q| &q.spec) else {
+                continue;
+            };
+            let Some(dlx) = spec.dead_letter_exchange.clone() else {
+                continue;
+            };
+            let key = spec
+                .dead_letter_routing_key
+                .clone()
+                .unwrap_or_else(|| item.routing_key.clone());
+            let mut msg = item.message;
+            msg.expiration = None;
+            msg.headers
+                .entry("x-first-death-reason".into())
+                .or_insert_with(|| reason.as_str().to_owned());
+            msg.headers
+                .entry("x-first-death-queue".into())
+                .or_insert_with(|| queue.clone());
+            msg.headers
+                .entry("x-first-death-exchange".into())
+                .or_insert_with(|| item.exchange.clone());
+            let mut deaths = item.deaths;
+            deaths.retain(|(q, r)| !(q == &queue && *r == reason));
+            deaths.insert(0, (queue.clone(), reason));
+            let targets = match self.route(&dlx, &key) {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::debug!(queue = %queue, error = %e, "dead-lettering dropped a message");
+                    continue;
+                }
+            };
+            for target in targets {
+                if is_cycle(&deaths, &target) {
+                    tracing::debug!(queue = %queue, target = %target, "dropped a message caught in a dead-letter cycle");
+                    continue;
+                }
+                let next = Queued {
+                    message: msg.clone(),
+                    exchange: dlx.clone(),
+                    routing_key: key.clone(),
                     redelivered: false,
-                    expires: ttl.map(|t| now + t),
-                });
-                if let Some(max) = queue.spec.max_length {
-                    while queue.ready.len() as u64 > max {
-                        if let Some(old) = queue.ready.pop_front() {
-                            overflow.push(old);
-                        }
+                    expires: None,
+                    deaths: deaths.clone(),
+                };
+                if !self.push(&target, next, now, &mut work) {
+                    tracing::debug!(target = %target, "a full queue refused a dead-lettered message");
+                }
+            }
+        }
+    }
+
+    /// Removes the expired ready messages of every queue and dead-letters
+    /// them, until none is left (a dead-lettered message may land already
+    /// expired in a queue with a zero TTL).
+    fn expire_all(&mut self) {
+        loop {
+            let now = Instant::now();
+            let mut work = VecDeque::new();
+            for (name, q) in &mut self.queues {
+                // Like RabbitMQ, only messages at the head expire.
+                while q
+                    .ready
+                    .front()
+                    .is_some_and(|m| m.expires.is_some_and(|e| e <= now))
+                {
+                    if let Some(item) = q.ready.pop_front() {
+                        work.push_back(DeadLetter {
+                            queue: name.clone(),
+                            item,
+                            reason: Death::Expired,
+                        });
                     }
                 }
             }
-            for old in overflow {
-                self.dead_letter(q, old, "maxlen");
+            if work.is_empty() {
+                return;
             }
-        }
-        Ok(targets)
-    }
-
-    /// Republishes a message to its queue's dead-letter exchange, if any.
-    fn dead_letter(&mut self, queue: &str, item: Queued, reason: &str) {
-        let Some(spec) = self.queues.get(queue).map(|q| q.spec.clone()) else {
-            return;
-        };
-        let Some(dlx) = spec.dead_letter_exchange.clone() else {
-            return;
-        };
-        let key = spec
-            .dead_letter_routing_key
-            .clone()
-            .unwrap_or_else(|| item.routing_key.clone());
-        let mut msg = item.message;
-        msg.expiration = None;
-        msg.headers
-            .entry("x-first-death-reason".into())
-            .or_insert_with(|| reason.to_owned());
-        msg.headers
-            .entry("x-first-death-queue".into())
-            .or_insert_with(|| queue.to_owned());
-        msg.headers
-            .entry("x-first-death-exchange".into())
-            .or_insert_with(|| item.exchange.clone());
-        match self.enqueue(&dlx, &key, &msg) {
-            Ok(targets) => {
-                for t in targets {
-                    self.pending_dispatch(&t);
-                }
-            }
-            Err(e) => tracing::debug!(queue, error = %e, "dead-lettering dropped a message"),
+            self.dead_letter(work);
         }
     }
 
-    fn pending_dispatch(&mut self, queue: &str) {
-        // Dispatch is cheap and idempotent; run it right away.
-        self.dispatch_inner(queue);
-    }
-
-    fn expire(&mut self, queue: &str) {
-        let now = Instant::now();
-        let mut expired = Vec::new();
-        if let Some(q) = self.queues.get_mut(queue) {
-            q.ready.retain(|m| {
-                if m.expires.is_some_and(|e| e <= now) {
-                    expired.push(m.clone());
-                    false
-                } else {
-                    true
-                }
-            });
-        }
-        for m in expired {
-            self.dead_letter(queue, m, "expired");
+    /// Hands ready messages of every queue to consumers with room.
+    fn dispatch_all(&mut self) {
+        let names: Vec<String> = self.queues.keys().cloned().collect();
+        for n in names {
+            self.dispatch(&n);
         }
     }
 
-    fn dispatch_inner(&mut self, queue: &str) {
-        self.expire(queue);
+    fn dispatch(&mut self, queue: &str) {
         loop {
             let Some(q) = self.queues.get_mut(queue) else {
                 return;
@@ -245,20 +395,21 @@ impl Broker {
             let slot = &mut q.consumers[idx];
             slot.outstanding += 1;
             let consumer_id = slot.id;
-            q.unacked.insert(tag, (item.clone(), consumer_id));
-            let delivery = (
-                item.message,
-                item.exchange,
-                item.routing_key,
-                item.redelivered,
-            );
             let acker = Box::new(MemAcker {
                 broker: self.me.clone(),
                 queue: queue.to_owned(),
                 tag,
             });
-            let d = Delivery::new(delivery.0, delivery.1, delivery.2, delivery.3, acker);
-            if slot.tx.send(Ok(d)).is_err() {
+            let d = Delivery::new(
+                item.message.clone(),
+                item.exchange.clone(),
+                item.routing_key.clone(),
+                item.redelivered,
+                acker,
+            );
+            let sent = slot.tx.send(Ok(d)).is_ok();
+            q.unacked.insert(tag, (item, consumer_id));
+            if !sent {
                 // Consumer went away: requeue its messages.
                 self.remove_consumer(queue, consumer_id);
             }
@@ -303,19 +454,30 @@ impl Broker {
                 item.redelivered = true;
                 q.ready.push_front(item);
             }
-            Some(false) => self.dead_letter(queue, item, "rejected"),
+            Some(false) => self.dead_letter(VecDeque::from([DeadLetter {
+                queue: queue.to_owned(),
+                item,
+                reason: Death::Rejected,
+            }])),
         }
         Ok(())
     }
 }
 
-/// Runs `f` with the broker locked, then dispatches every queue.
+/// Runs `f` with the broker locked, then expires, dead-letters and
+/// dispatches; starts expiry timers once the lock is released.
 fn with_broker<T>(shared: &Shared, f: impl FnOnce(&mut Broker) -> Result<T>) -> Result<T> {
-    let mut guard = lock(shared)?;
-    let out = f(&mut guard);
-    let names: Vec<String> = guard.queues.keys().cloned().collect();
-    for n in names {
-        guard.dispatch_inner(&n);
+    let (out, mut timers) = {
+        let mut guard = lock(shared);
+        let out = f(&mut guard);
+        guard.expire_all();
+        guard.dispatch_all();
+        (out, std::mem::take(&mut guard.timers))
+    };
+    timers.sort();
+    timers.dedup();
+    for at in timers {
+        schedule_expiry(shared, at);
     }
     out
 }
@@ -375,20 +537,18 @@ impl Drop for MemConsumerStream {
     }
 }
 
-fn schedule_expiry(shared: &Shared, queue: &str, after: Option<Duration>) {
-    let Some(after) = after else { return };
+/// Expires (and dead-letters) what is due at `at`. Without a tokio runtime,
+/// expiry happens at the broker's next operation instead.
+fn schedule_expiry(shared: &Shared, at: Instant) {
     let Ok(handle) = tokio::runtime::Handle::try_current() else {
         return;
     };
     let weak = Arc::downgrade(shared);
-    let queue = queue.to_owned();
+    let at = at.checked_add(Duration::from_millis(1)).unwrap_or(at);
     handle.spawn(async move {
-        tokio::time::sleep(after + Duration::from_millis(1)).await;
+        tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;
         if let Some(shared) = weak.upgrade() {
-            let _ = with_broker(&shared, |b| {
-                b.expire(&queue);
-                Ok(())
-            });
+            let _ = with_broker(&shared, |_| Ok(()));
         }
     });
 }
@@ -484,6 +644,7 @@ impl MessageQueue for MemoryQueue {
     async fn bind_queue(&self, queue: &str, exchange: &str, routing_key: &str) -> Result<()> {
         crate::validate::amqp_name("queue", queue, false)?;
         crate::validate::amqp_name("exchange", exchange, false)?;
+        crate::validate::amqp_short("routing key", routing_key)?;
         with_broker(&self.broker, |b| {
             if !b.queues.contains_key(queue) {
                 return Err(Error::NotFound(format!("queue {queue:?} does not exist")));
@@ -508,36 +669,28 @@ impl MessageQueue for MemoryQueue {
         opts: PublishOptions,
     ) -> Result<()> {
         crate::validate::amqp_name("exchange", exchange, true)?;
-        let targets = with_broker(&self.broker, |b| {
+        crate::validate::amqp_short("routing key", routing_key)?;
+        message.validate()?;
+        with_broker(&self.broker, |b| {
             if opts.mandatory && b.route(exchange, routing_key)?.is_empty() {
                 return Err(Error::NotFound(format!(
                     "message to {exchange:?} / {routing_key:?} is unroutable"
                 )));
             }
-            let targets = b.enqueue(exchange, routing_key, message)?;
-            Ok(targets
-                .into_iter()
-                .map(|t| {
-                    let ttl = b.queues.get(&t).and_then(|q| q.spec.message_ttl);
-                    let ttl = match (ttl, message.expiration) {
-                        (Some(a), Some(c)) => Some(a.min(c)),
-                        (a, c) => a.or(c),
-                    };
-                    (t, ttl)
-                })
-                .collect::<Vec<_>>())
-        })?;
-        for (t, ttl) in targets {
-            schedule_expiry(&self.broker, &t, ttl);
-        }
-        Ok(())
+            let (_, accepted) = b.enqueue(exchange, routing_key, message)?;
+            if accepted {
+                Ok(())
+            } else {
+                Err(Error::Nacked(format!(
+                    "a full queue bound to {exchange:?} with key {routing_key:?} rejects new messages"
+                )))
+            }
+        })
     }
 
     async fn consume(&self, queue: &str, opts: &ConsumeOptions) -> Result<Consumer> {
         crate::validate::amqp_name("queue", queue, false)?;
-        if opts.prefetch == 0 {
-            return Err(Error::Invalid("prefetch must be at least 1".into()));
-        }
+        opts.validate()?;
         let (tx, rx) = mpsc::unbounded_channel();
         let id = with_broker(&self.broker, |b| {
             b.next_consumer += 1;

@@ -51,8 +51,20 @@ pub struct Message {
     pub correlation_id: Option<String>,
     /// Queue a reply should be sent to.
     pub reply_to: Option<String>,
-    /// Per-message time to live.
+    /// Per-message time to live. One longer than [`MAX_TTL`] means the
+    /// message never expires.
     pub expiration: Option<Duration>,
+}
+
+/// The longest time to live a broker enforces (RabbitMQ refuses longer
+/// ones). Every backend treats a longer [`Message::expiration`] or
+/// [`QueueSpec::message_ttl`] as no time to live at all.
+pub const MAX_TTL: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
+/// A time to live as the backends apply it: `None` when absent or longer
+/// than [`MAX_TTL`].
+pub(crate) fn effective_ttl(ttl: Option<Duration>) -> Option<Duration> {
+    ttl.filter(|t| *t <= MAX_TTL)
 }
 
 impl Default for Message {
@@ -101,6 +113,29 @@ impl Message {
     pub fn transient(mut self) -> Self {
         self.persistent = false;
         self
+    }
+
+    /// Checks the properties AMQP carries as short strings (at most 255
+    /// bytes): content type, header names, message id, correlation id and
+    /// reply-to. Every backend runs it before publishing.
+    pub(crate) fn validate(&self) -> Result<()> {
+        use crate::validate::amqp_short;
+        if let Some(ct) = &self.content_type {
+            amqp_short("content type", ct)?;
+        }
+        for name in self.headers.keys() {
+            amqp_short("header name", name)?;
+        }
+        if let Some(id) = &self.message_id {
+            amqp_short("message id", id)?;
+        }
+        if let Some(id) = &self.correlation_id {
+            amqp_short("correlation id", id)?;
+        }
+        if let Some(to) = &self.reply_to {
+            amqp_short("reply-to", to)?;
+        }
+        Ok(())
     }
 }
 
@@ -153,6 +188,18 @@ impl ExchangeSpec {
     }
 }
 
+/// What a queue with a [`max_length`](QueueSpec::max_length) does when it
+/// is full (AMQP argument `x-overflow`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Overflow {
+    /// The oldest ready message is dropped (or dead-lettered) to make room.
+    #[default]
+    DropHead,
+    /// The new message is refused: the broker nacks it and
+    /// [`publish`](MessageQueue::publish) fails with [`Error::Nacked`].
+    RejectPublish,
+}
+
 /// A queue to declare.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueSpec {
@@ -168,11 +215,14 @@ pub struct QueueSpec {
     pub dead_letter_exchange: Option<String>,
     /// ... with this routing key instead of their own.
     pub dead_letter_routing_key: Option<String>,
-    /// Messages older than this expire (and are dead-lettered).
+    /// Messages older than this expire (and are dead-lettered). One longer
+    /// than [`MAX_TTL`] means they never expire.
     pub message_ttl: Option<Duration>,
-    /// At most this many ready messages; the oldest are dropped (or
-    /// dead-lettered).
+    /// At most this many ready messages; what happens beyond is
+    /// [`overflow`](Self::overflow).
     pub max_length: Option<u64>,
+    /// Behaviour of a full queue (default: drop the oldest).
+    pub overflow: Overflow,
 }
 
 impl QueueSpec {
@@ -187,6 +237,7 @@ impl QueueSpec {
             dead_letter_routing_key: None,
             message_ttl: None,
             max_length: None,
+            overflow: Overflow::DropHead,
         }
     }
 
@@ -224,6 +275,12 @@ impl QueueSpec {
         self
     }
 
+    /// Sets what a full queue does.
+    pub fn with_overflow(mut self, overflow: Overflow) -> Self {
+        self.overflow = overflow;
+        self
+    }
+
     pub(crate) fn validate(&self) -> Result<()> {
         crate::validate::amqp_name("queue", &self.name, true)?;
         if self.name.starts_with("amq.") {
@@ -234,6 +291,9 @@ impl QueueSpec {
         }
         if let Some(x) = &self.dead_letter_exchange {
             crate::validate::amqp_name("dead-letter exchange", x, true)?;
+        }
+        if let Some(k) = &self.dead_letter_routing_key {
+            crate::validate::amqp_short("dead-letter routing key", k)?;
         }
         Ok(())
     }
@@ -263,7 +323,7 @@ pub struct PublishOptions {
 pub struct ConsumeOptions {
     /// Most unacknowledged deliveries outstanding at once (default 64).
     pub prefetch: u16,
-    /// Consumer tag; generated when absent.
+    /// Consumer tag (at most 255 bytes); generated when absent.
     pub tag: Option<String>,
     /// Only consumer of the queue.
     pub exclusive: bool,
@@ -286,6 +346,16 @@ impl ConsumeOptions {
             prefetch,
             ..Default::default()
         }
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        if self.prefetch == 0 {
+            return Err(Error::Invalid("prefetch must be at least 1".into()));
+        }
+        if let Some(tag) = &self.tag {
+            crate::validate::amqp_short("consumer tag", tag)?;
+        }
+        Ok(())
     }
 }
 

@@ -7,7 +7,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use kubepkg_storage_api::mq::{
-    ConsumeOptions, ExchangeKind, ExchangeSpec, Message, MessageQueue, PublishOptions, QueueSpec,
+    ConsumeOptions, ExchangeKind, ExchangeSpec, Message, MessageQueue, Overflow, PublishOptions,
+    QueueSpec,
 };
 use kubepkg_storage_api::object::{
     ByteRange, ListOptions, ListPage, ObjectStorage, PutOptions, bytes_stream,
@@ -415,6 +416,13 @@ pub async fn object_bad_input(store: Arc<dyn ObjectStorage>) {
     s.delete_bucket(&bucket).await.unwrap();
 }
 
+fn tagged_at(tag: &str) -> ConsumeOptions {
+    ConsumeOptions {
+        tag: Some(tag.to_owned()),
+        ..Default::default()
+    }
+}
+
 async fn next_within(
     c: &mut kubepkg_storage_api::mq::Consumer,
     d: Duration,
@@ -485,10 +493,11 @@ pub async fn mq_suite(mq: Arc<dyn MessageQueue>) {
     let mut c = m.consume(&q, &ConsumeOptions::prefetch(2)).await.unwrap();
     let d0 = next_within(&mut c, WAIT).await.unwrap();
     let d1 = next_within(&mut c, WAIT).await.unwrap();
-    assert!(
-        next_within(&mut c, Duration::from_millis(500))
-            .await
-            .is_none(),
+    // The broker hands out deliveries as soon as the consumer has room; with
+    // two unacknowledged, the other two must still be ready in the queue.
+    assert_eq!(
+        m.declare_queue(&QueueSpec::new(&q)).await.unwrap().messages,
+        2,
         "prefetch 2 exceeded"
     );
     d0.ack().await.unwrap();
@@ -575,6 +584,103 @@ pub async fn mq_suite(mq: Arc<dyn MessageQueue>) {
     drop(c);
     drop(dc);
 
+    // A dead-letter cycle without a rejection ends: a message expiring in
+    // `cyc` goes through a fanout exchange bound to `cyc` itself and to
+    // `seen`; the copy headed back into `cyc` is dropped, the one in `seen`
+    // arrives once.
+    let cyc_x = kubepkg_testenv::unique_name("conf-cyc-x");
+    let cyc = kubepkg_testenv::unique_name("conf-cyc");
+    let seen = kubepkg_testenv::unique_name("conf-seen");
+    m.declare_exchange(&ExchangeSpec::new(&cyc_x, ExchangeKind::Fanout))
+        .await
+        .unwrap();
+    let cyc_spec = QueueSpec::new(&cyc)
+        .with_dead_letter(&cyc_x, None)
+        .with_message_ttl(Duration::ZERO);
+    m.declare_queue(&cyc_spec).await.unwrap();
+    m.declare_queue(&QueueSpec::new(&seen)).await.unwrap();
+    m.bind_queue(&cyc, &cyc_x, "").await.unwrap();
+    m.bind_queue(&seen, &cyc_x, "").await.unwrap();
+    let mut sc = m.consume(&seen, &ConsumeOptions::default()).await.unwrap();
+    m.publish("", &cyc, &Message::new("loop")).await.unwrap();
+    let d = next_within(&mut sc, WAIT)
+        .await
+        .expect("dead-lettered once");
+    assert_eq!(d.message.body, "loop");
+    assert_eq!(d.message.headers.get("x-first-death-queue"), Some(&cyc));
+    d.ack().await.unwrap();
+    // The same path again: a looping copy of "loop" would arrive first.
+    m.publish("", &cyc, &Message::new("marker")).await.unwrap();
+    let d = next_within(&mut sc, WAIT).await.expect("the marker");
+    assert_eq!(d.message.body, "marker", "a dead-letter cycle kept going");
+    d.ack().await.unwrap();
+    assert_eq!(m.declare_queue(&cyc_spec).await.unwrap().messages, 0);
+    drop(sc);
+
+    // A rejection is not part of a cycle: a message rejected in a queue that
+    // dead-letters into itself comes back once, marked.
+    let retry = kubepkg_testenv::unique_name("conf-retry");
+    m.declare_queue(&QueueSpec::new(&retry).with_dead_letter("", None))
+        .await
+        .unwrap();
+    m.publish("", &retry, &Message::new("again")).await.unwrap();
+    let mut rc = m.consume(&retry, &ConsumeOptions::default()).await.unwrap();
+    let d = next_within(&mut rc, WAIT).await.unwrap();
+    assert_eq!(d.message.headers.get("x-first-death-reason"), None);
+    d.reject(false).await.unwrap();
+    let d = next_within(&mut rc, WAIT)
+        .await
+        .expect("dead-lettered back");
+    assert_eq!(d.message.body, "again");
+    assert_eq!(
+        d.message
+            .headers
+            .get("x-first-death-reason")
+            .map(String::as_str),
+        Some("rejected")
+    );
+    assert_eq!(d.message.headers.get("x-first-death-queue"), Some(&retry));
+    d.ack().await.unwrap();
+    drop(rc);
+
+    // A full reject-publish queue nacks: publish fails at once, typed.
+    let full = kubepkg_testenv::unique_name("conf-full");
+    let full_spec = QueueSpec::new(&full)
+        .with_max_length(1)
+        .with_overflow(Overflow::RejectPublish);
+    m.declare_queue(&full_spec).await.unwrap();
+    m.publish("", &full, &Message::new("fits")).await.unwrap();
+    let started = std::time::Instant::now();
+    let e = m
+        .publish("", &full, &Message::new("refused"))
+        .await
+        .expect_err("a full reject-publish queue refuses");
+    assert!(matches!(e, kubepkg_storage_api::Error::Nacked(_)), "{e:?}");
+    assert_eq!(e.kind(), ErrorKind::Unavailable);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "a nack is not retried: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(m.declare_queue(&full_spec).await.unwrap().messages, 1);
+
+    // A time to live beyond what a broker enforces means none.
+    let forever = kubepkg_testenv::unique_name("conf-forever");
+    m.declare_queue(&QueueSpec::new(&forever).with_message_ttl(Duration::MAX))
+        .await
+        .unwrap();
+    let mut msg = Message::new("kept");
+    msg.expiration = Some(Duration::MAX);
+    m.publish("", &forever, &msg).await.unwrap();
+    let mut fc = m
+        .consume(&forever, &ConsumeOptions::default())
+        .await
+        .unwrap();
+    let d = next_within(&mut fc, WAIT).await.expect("never expires");
+    assert_eq!(d.message.body, "kept");
+    d.ack().await.unwrap();
+    drop(fc);
+
     // Topic routing and mandatory publishes.
     let topic = kubepkg_testenv::unique_name("conf-topic");
     let errors = kubepkg_testenv::unique_name("conf-errors");
@@ -589,6 +695,16 @@ pub async fn mq_suite(mq: Arc<dyn MessageQueue>) {
     m.publish(&topic, "logs.api.error", &Message::new("error"))
         .await
         .unwrap();
+    // Publishes return after the broker's confirm, so routing is done:
+    // only "error" reached the queue.
+    assert_eq!(
+        m.declare_queue(&QueueSpec::new(&errors))
+            .await
+            .unwrap()
+            .messages,
+        1,
+        "info was not routed"
+    );
     let unroutable = m
         .publish_with(
             &topic,
@@ -607,12 +723,6 @@ pub async fn mq_suite(mq: Arc<dyn MessageQueue>) {
     assert_eq!(d.routing_key, "logs.api.error");
     assert_eq!(d.exchange, topic);
     d.ack().await.unwrap();
-    assert!(
-        next_within(&mut c, Duration::from_millis(300))
-            .await
-            .is_none(),
-        "info was not routed"
-    );
     drop(c);
 
     // Request / reply.
@@ -686,10 +796,80 @@ pub async fn mq_suite(mq: Arc<dyn MessageQueue>) {
         ErrorKind::Invalid
     );
 
-    for name in [&q, &dead, &work, &ttl_q, &errors, &rpc] {
+    // AMQP short strings: over 255 bytes is refused before anything is
+    // sent; 255 bytes go through.
+    let long = "k".repeat(256);
+    let max = "k".repeat(255);
+    let refused = [
+        Message::new("x").with_id(&long),
+        Message::new("x").with_content_type(&long),
+        Message::new("x").with_header(&long, "v"),
+        Message {
+            correlation_id: Some(long.clone()),
+            ..Message::new("x")
+        },
+        Message {
+            reply_to: Some(long.clone()),
+            ..Message::new("x")
+        },
+    ];
+    for msg in &refused {
+        assert_eq!(kind(m.publish("", &q, msg).await), ErrorKind::Invalid);
+    }
+    assert_eq!(
+        kind(m.publish(&topic, &long, &Message::new("x")).await),
+        ErrorKind::Invalid,
+        "routing key"
+    );
+    assert_eq!(
+        kind(m.publish(&long, "k", &Message::new("x")).await),
+        ErrorKind::Invalid,
+        "exchange name"
+    );
+    assert_eq!(
+        kind(m.bind_queue(&q, &topic, &long).await),
+        ErrorKind::Invalid
+    );
+    let tagged = ConsumeOptions {
+        tag: Some(long.clone()),
+        ..Default::default()
+    };
+    assert_eq!(
+        kind(m.consume(&q, &tagged).await.map(|_| ())),
+        ErrorKind::Invalid
+    );
+    assert_eq!(
+        kind(m.declare_queue(&QueueSpec::new(&long)).await),
+        ErrorKind::Invalid
+    );
+    assert_eq!(
+        m.declare_queue(&QueueSpec::new(&q)).await.unwrap().messages,
+        0,
+        "nothing was published"
+    );
+    let msg = Message::new("at the limit")
+        .with_id(&max)
+        .with_header(&max, "v")
+        .with_content_type(&max);
+    m.bind_queue(&q, &topic, &max).await.unwrap();
+    m.publish(&topic, &max, &msg).await.unwrap();
+    let mut c = m.consume(&q, &tagged_at(&max)).await.unwrap();
+    assert_eq!(c.tag(), max);
+    let d = next_within(&mut c, WAIT)
+        .await
+        .expect("a 255-byte key routes");
+    assert_eq!(d.routing_key, max);
+    assert_eq!(d.message.message_id.as_deref(), Some(max.as_str()));
+    assert_eq!(d.message.headers.get(&max).map(String::as_str), Some("v"));
+    d.ack().await.unwrap();
+    drop(c);
+
+    for name in [
+        &q, &dead, &work, &ttl_q, &errors, &rpc, &cyc, &seen, &retry, &full, &forever,
+    ] {
         m.delete_queue(name).await.unwrap();
     }
-    for name in [&dlx, &topic] {
+    for name in [&dlx, &topic, &cyc_x] {
         m.delete_exchange(name).await.unwrap();
     }
 }

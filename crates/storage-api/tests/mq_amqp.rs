@@ -1,0 +1,50 @@
+//! The message-queue conformance suite and AMQP specifics against the local
+//! environment's RabbitMQ (`cargo xtask env up`). Needs the `amqp` feature
+//! (declared in Cargo.toml, so this target is never built without it).
+
+mod common;
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use kubepkg_storage_api::config::{AmqpConfig, QueueConfig, connect_queue};
+use kubepkg_storage_api::mq::amqp::AmqpQueue;
+use kubepkg_storage_api::mq::{ConsumeOptions, Message, MessageQueue, QueueSpec};
+
+#[tokio::test]
+async fn amqp_backend_against_rabbitmq() {
+    let r = kubepkg_testenv::rabbitmq();
+    let q = connect_queue(&QueueConfig::Amqp(AmqpConfig::new(r.url.clone()))).unwrap();
+    assert_eq!(q.backend(), "amqp");
+    common::mq_suite(q).await;
+}
+
+#[tokio::test]
+async fn a_retry_window_too_large_for_the_clock_works() {
+    let r = kubepkg_testenv::rabbitmq();
+    let mq = AmqpQueue::new(&AmqpConfig {
+        retry_timeout_secs: u64::MAX,
+        reconnect_initial_ms: u64::MAX,
+        reconnect_max_ms: u64::MAX,
+        ..AmqpConfig::new(r.url.clone())
+    })
+    .unwrap();
+    let queue = kubepkg_testenv::unique_name("forever-retry");
+    mq.declare_queue(&QueueSpec::new(&queue)).await.unwrap();
+    mq.publish("", &queue, &Message::new("delivered"))
+        .await
+        .unwrap();
+    let mut c = mq
+        .consume(&queue, &ConsumeOptions::default())
+        .await
+        .unwrap();
+    let d = tokio::time::timeout(Duration::from_secs(10), c.next())
+        .await
+        .expect("a delivery in time")
+        .expect("the consumer is open")
+        .unwrap();
+    assert_eq!(d.message.body, "delivered");
+    d.ack().await.unwrap();
+    drop(c);
+    mq.delete_queue(&queue).await.unwrap();
+}
