@@ -1,12 +1,27 @@
-//! Exec into a container and port-forward to a pod (feature `exec`, over
-//! kube's WebSocket client).
+//! Exec into a container and port-forward to a pod (feature `exec`, on by
+//! default, over kube's WebSocket client).
+//!
+//! [`Resources::<Pod>::exec`] collects a command's output in memory, so it
+//! is bounded: at most [`ExecOptions::max_output_bytes`] (default
+//! [`DEFAULT_MAX_OUTPUT_BYTES`], 16 MiB) of stdout and stderr together.
+//! A command that writes more is cut off: the session is closed, the
+//! output holds the first bytes up to the limit and
+//! [`ExecOutput::truncated`] is set (the exit code is then unknown).
+//! [`ExecOptions::timeout`] bounds the whole call, connecting included; a
+//! command still running then is an [`Error::Timeout`], and the session is
+//! closed.
 
 use crate::resource::{Resources, check_name};
 use crate::{Error, Result};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
 use kube::api::AttachParams;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWriteExt as _};
+
+/// The default of [`ExecOptions::max_output_bytes`]: 16 MiB.
+pub const DEFAULT_MAX_OUTPUT_BYTES: usize = 16 * 1024 * 1024;
 
 /// Options of [`Resources::<Pod>::exec`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -15,23 +30,50 @@ pub struct ExecOptions {
     pub container: Option<String>,
     /// Bytes written to the command's stdin (then stdin is closed).
     pub stdin: Option<Vec<u8>>,
+    /// The most output kept, stdout and stderr together (default
+    /// [`DEFAULT_MAX_OUTPUT_BYTES`]); more ends the session with
+    /// [`ExecOutput::truncated`] set. See the [module docs](self).
+    pub max_output_bytes: Option<usize>,
+    /// How long the whole call may take (default: no limit); then it fails
+    /// with [`Error::Timeout`] and the session is closed.
+    pub timeout: Option<Duration>,
+}
+
+impl ExecOptions {
+    /// Keep at most `bytes` of output.
+    pub fn with_max_output_bytes(mut self, bytes: usize) -> Self {
+        self.max_output_bytes = Some(bytes);
+        self
+    }
+
+    /// Give up after `timeout`.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
 }
 
 /// What a finished command produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExecOutput {
-    /// Everything written to stdout.
+    /// What was written to stdout (all of it unless [`Self::truncated`]).
     pub stdout: Vec<u8>,
-    /// Everything written to stderr.
+    /// What was written to stderr (all of it unless [`Self::truncated`]).
     pub stderr: Vec<u8>,
-    /// The exit code (0 on success; `None` when the server did not say).
+    /// The exit code (0 on success; `None` when the server did not say,
+    /// or when the output was truncated).
     pub exit_code: Option<i32>,
+    /// The command wrote more than [`ExecOptions::max_output_bytes`]: the
+    /// output was cut there and the session closed before the command
+    /// ended.
+    pub truncated: bool,
 }
 
 impl ExecOutput {
-    /// Whether the command exited with 0.
+    /// Whether the command exited with 0 (never when truncated: the exit
+    /// code is unknown then).
     pub fn success(&self) -> bool {
-        self.exit_code == Some(0)
+        self.exit_code == Some(0) && !self.truncated
     }
 
     /// stdout as (lossy) UTF-8.
@@ -91,8 +133,42 @@ impl PortForward {
     }
 }
 
+/// Why collecting the output stopped early.
+enum Stop {
+    /// The output limit was reached.
+    Full,
+    Io(std::io::Error),
+}
+
+/// Reads `r` to its end into `out`, counting every byte into `used`
+/// (shared by stdout and stderr), and stops with [`Stop::Full`] once
+/// `used` would pass `limit` (`out` then holds what still fit).
+async fn read_capped(
+    r: Option<impl AsyncRead + Unpin>,
+    out: &mut Vec<u8>,
+    used: &AtomicUsize,
+    limit: usize,
+) -> std::result::Result<(), Stop> {
+    let Some(mut r) = r else { return Ok(()) };
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = r.read(&mut buf).await.map_err(Stop::Io)?;
+        if n == 0 {
+            return Ok(());
+        }
+        let before = used.fetch_add(n, Ordering::SeqCst);
+        let room = limit.saturating_sub(before);
+        if n > room {
+            out.extend_from_slice(&buf[..room]);
+            return Err(Stop::Full);
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+}
+
 impl Resources<Pod> {
-    /// Runs `command` in the pod and collects its output and exit code.
+    /// Runs `command` in the pod and collects its output (bounded) and exit
+    /// code, within the options' timeout; see the [module docs](self).
     pub async fn exec(
         &self,
         name: &str,
@@ -103,6 +179,24 @@ impl Resources<Pod> {
         if command.is_empty() {
             return Err(Error::invalid("exec needs a command"));
         }
+        let run = self.exec_inner(name, command, opts);
+        match opts.timeout {
+            None => run.await,
+            Some(t) => tokio::time::timeout(t, run).await.map_err(|_| {
+                Error::Timeout(format!(
+                    "exec in {} did not finish within {t:?}",
+                    self.target(Some(name))
+                ))
+            })?,
+        }
+    }
+
+    async fn exec_inner(
+        &self,
+        name: &str,
+        command: &[&str],
+        opts: &ExecOptions,
+    ) -> Result<ExecOutput> {
         let mut ap = AttachParams::default()
             .stdout(true)
             .stderr(true)
@@ -127,22 +221,33 @@ impl Resources<Pod> {
         let status = proc.take_status();
         let mut out = Vec::new();
         let mut err = Vec::new();
+        let limit = opts.max_output_bytes.unwrap_or(DEFAULT_MAX_OUTPUT_BYTES);
+        let used = AtomicUsize::new(0);
         let (stdout, stderr) = (proc.stdout(), proc.stderr());
-        let read_out = async {
-            if let Some(mut r) = stdout {
-                r.read_to_end(&mut out).await?;
+        let read = futures::future::try_join(
+            read_capped(stdout, &mut out, &used, limit),
+            read_capped(stderr, &mut err, &used, limit),
+        )
+        .await;
+        match read {
+            Ok(_) => {}
+            Err(Stop::Full) => {
+                tracing::debug!(target = %target, limit, "exec output limit reached; closing the session");
+                // Dropping the process closes the session.
+                drop(proc);
+                return Ok(ExecOutput {
+                    stdout: out,
+                    stderr: err,
+                    exit_code: None,
+                    truncated: true,
+                });
             }
-            Ok::<_, std::io::Error>(())
-        };
-        let read_err = async {
-            if let Some(mut r) = stderr {
-                r.read_to_end(&mut err).await?;
+            Err(Stop::Io(e)) => {
+                return Err(Error::Unavailable(format!(
+                    "reading the output of {target}: {e}"
+                )));
             }
-            Ok::<_, std::io::Error>(())
-        };
-        let (a, b) = futures::join!(read_out, read_err);
-        a.and(b)
-            .map_err(|e| Error::Unavailable(format!("reading the output of {target}: {e}")))?;
+        }
         let exit = match status {
             Some(s) => s.await.as_ref().and_then(exit_code),
             None => None,
@@ -154,6 +259,7 @@ impl Resources<Pod> {
             stdout: out,
             stderr: err,
             exit_code: exit,
+            truncated: false,
         })
     }
 
@@ -175,6 +281,31 @@ impl Resources<Pod> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn output_is_capped_across_both_streams() {
+        let used = AtomicUsize::new(0);
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        let big = vec![7u8; 100_000];
+        let small = vec![1u8; 10];
+        let r = futures::future::try_join(
+            read_capped(Some(&small[..]), &mut a, &used, 1000),
+            read_capped(Some(&big[..]), &mut b, &used, 1000),
+        )
+        .await;
+        assert!(matches!(r, Err(Stop::Full)));
+        assert_eq!(a.len() + b.len(), 1000, "{} + {}", a.len(), b.len());
+        // Within the limit: everything, no stop.
+        let used = AtomicUsize::new(0);
+        let mut c = Vec::new();
+        assert!(
+            read_capped(Some(&small[..]), &mut c, &used, 10)
+                .await
+                .is_ok()
+        );
+        assert_eq!(c, small);
+        assert!(read_capped(None::<&[u8]>, &mut c, &used, 10).await.is_ok());
+    }
 
     #[test]
     fn exit_codes_are_read_from_the_status() {

@@ -31,6 +31,16 @@
 //!   each change once (see the module docs for a watch started from a
 //!   caller's own resourceVersion).
 //!
+//! ## Features
+//!
+//! - `exec` (**on by default**): the `exec` module (exec and port-forward), over
+//!   kube's WebSocket client. A service that never execs can leave it out
+//!   with `default-features = false`. It is on by default so that
+//!   `cargo test -p kubepkg-k8s-api` runs every test against the local
+//!   cluster; the exec tests are their own test binary, which declares
+//!   `required-features = ["exec"]`, so building without the feature
+//!   leaves that binary out instead of compiling its tests away.
+//!
 //! Every failure is an [`Error`] whose [`Error::kind`] is one of
 //! `kubepkg_util::ErrorKind`; every remote call runs in a `tracing` span
 //! with `backend = "kubernetes"`, the cluster, the operation and the target.

@@ -1,13 +1,12 @@
 //! Integration tests against the local control plane (`cargo xtask env up`):
-//! a real kube-apiserver with RBAC and kwok-simulated nodes.
+//! a real kube-apiserver with RBAC and kwok-simulated nodes. Exec and
+//! port-forward (feature `exec`) are tested in tests/exec.rs.
 
 mod common;
 
 mod apply;
 mod connect;
 mod events;
-#[cfg(feature = "exec")]
-mod exec;
 mod index;
 mod nodes;
 mod pods;
