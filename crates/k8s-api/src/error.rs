@@ -97,6 +97,10 @@ pub enum Error {
     /// unknown kind in discovery or an unregistered cluster name).
     #[error("not found: {0}")]
     NotFound(String),
+    /// Something of that name exists already and is not what the call
+    /// expected (raised locally, e.g. a Secret in the way of an import).
+    #[error("already exists: {0}")]
+    AlreadyExists(String),
     /// This cluster or backend does not offer the requested operation.
     #[error("unsupported: {0}")]
     Unsupported(String),
@@ -114,6 +118,7 @@ impl Error {
             Error::Unavailable(_) => ErrorKind::Unavailable,
             Error::Timeout(_) => ErrorKind::Timeout,
             Error::NotFound(_) => ErrorKind::NotFound,
+            Error::AlreadyExists(_) => ErrorKind::AlreadyExists,
             Error::Unsupported(_) => ErrorKind::Unsupported,
             Error::Internal(_) => ErrorKind::Internal,
         }

@@ -4,8 +4,20 @@
 //!
 //! The service account and its binding to the chosen ClusterRole are
 //! created (server-side apply, so a second import reuses them), a
-//! `kubernetes.io/service-account-token` Secret is created when missing, and
-//! the call waits until the token controller has filled in the token.
+//! `kubernetes.io/service-account-token` Secret named `<sa>-token` is
+//! created when missing, and the call waits until the token controller has
+//! filled in the token.
+//!
+//! An existing `<sa>-token` Secret is reused only when it is that
+//! service account's token: of type `kubernetes.io/service-account-token`,
+//! annotated `kubernetes.io/service-account.name: <sa>`, and — when it
+//! carries a `kubernetes.io/service-account.uid` annotation — bound to the
+//! uid of the service account as it exists now (not of an earlier one of
+//! the same name). Anything else under that name (an `Opaque` Secret with
+//! a `token` key, another account's token) is somebody else's: the import
+//! fails with [`Error::AlreadyExists`] naming the Secret, and its data is
+//! neither returned nor used. That check comes first, so such an import
+//! creates nothing.
 
 use crate::resource::FIELD_MANAGER;
 use crate::{Client, ClusterConfig, Error, Result};
@@ -70,6 +82,45 @@ impl ImportedCluster {
     }
 }
 
+/// The type of a service-account token Secret.
+const TOKEN_SECRET_TYPE: &str = "kubernetes.io/service-account-token";
+/// The annotation naming the service account of a token Secret.
+const SA_NAME_ANNOTATION: &str = "kubernetes.io/service-account.name";
+/// The annotation the token controller sets to the service account's uid.
+const SA_UID_ANNOTATION: &str = "kubernetes.io/service-account.uid";
+
+/// Whether `secret` is the token Secret of the service account `sa_name`
+/// with uid `sa_uid`; otherwise the error to fail the import with.
+fn check_token_secret(secret: &KubeSecret, sa_name: &str, sa_uid: Option<&str>) -> Result<()> {
+    let ns = secret.metadata.namespace.as_deref().unwrap_or_default();
+    let name = secret.metadata.name.as_deref().unwrap_or_default();
+    let annotations = secret.metadata.annotations.as_ref();
+    let annotation = |key: &str| annotations.and_then(|a| a.get(key)).map(String::as_str);
+    let problem = if secret.type_.as_deref() != Some(TOKEN_SECRET_TYPE) {
+        format!(
+            "it is of type {:?}, not {TOKEN_SECRET_TYPE}",
+            secret.type_.as_deref().unwrap_or("Opaque")
+        )
+    } else if annotation(SA_NAME_ANNOTATION) != Some(sa_name) {
+        match annotation(SA_NAME_ANNOTATION) {
+            Some(other) => format!("it belongs to service account {other:?}"),
+            None => format!("it has no {SA_NAME_ANNOTATION} annotation"),
+        }
+    } else if let (Some(uid), Some(sa_uid)) = (annotation(SA_UID_ANNOTATION), sa_uid)
+        && uid != sa_uid
+    {
+        format!(
+            "it was issued to an earlier service account {sa_name:?} (uid {uid}, the current one is {sa_uid})"
+        )
+    } else {
+        return Ok(());
+    };
+    Err(Error::AlreadyExists(format!(
+        "Secret {ns}/{name} exists but is not the token of service account {ns}/{sa_name}: \
+         {problem}; delete or rename it, or import with another service account name"
+    )))
+}
+
 fn der_to_pem(der: &[u8]) -> String {
     let b64 = base64::engine::general_purpose::STANDARD.encode(der);
     let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
@@ -119,16 +170,29 @@ pub async fn import_with(admin: &ClusterConfig, opts: &ImportOptions) -> Result<
     let ns = &opts.namespace;
     let sa_name = &opts.service_account;
 
+    // A Secret in the way fails the import before anything is changed.
+    let secret_name = format!("{sa_name}-token");
+    let secrets = client.namespaced::<KubeSecret>(ns);
+    if let Some(existing) = secrets.get_opt(&secret_name).await? {
+        let current = client
+            .namespaced::<ServiceAccount>(ns)
+            .get_opt(sa_name)
+            .await?;
+        let uid = current.and_then(|sa| sa.metadata.uid);
+        check_token_secret(&existing, sa_name, uid.as_deref())?;
+    }
+
     let sa: ServiceAccount = serde_json::from_value(serde_json::json!({
         "apiVersion": "v1", "kind": "ServiceAccount",
         "metadata": {"name": sa_name, "namespace": ns,
                      "labels": {"app.kubernetes.io/managed-by": "kubepkg"}},
     }))
     .map_err(|e| Error::internal(e.to_string()))?;
-    client
+    let sa = client
         .namespaced::<ServiceAccount>(ns)
         .apply(&sa, FIELD_MANAGER, true)
         .await?;
+    let sa_uid = sa.metadata.uid.clone();
 
     let binding_name = format!("{sa_name}-{}", opts.cluster_role.replace(':', "-"));
     let crb: ClusterRoleBinding = serde_json::from_value(serde_json::json!({
@@ -143,24 +207,30 @@ pub async fn import_with(admin: &ClusterConfig, opts: &ImportOptions) -> Result<
         .apply(&crb, FIELD_MANAGER, true)
         .await?;
 
-    let secret_name = format!("{sa_name}-token");
-    let secrets = client.namespaced::<KubeSecret>(ns);
-    if secrets.get_opt(&secret_name).await?.is_none() {
-        let s: KubeSecret = serde_json::from_value(serde_json::json!({
-            "apiVersion": "v1", "kind": "Secret",
-            "metadata": {"name": secret_name, "namespace": ns,
-                         "annotations": {"kubernetes.io/service-account.name": sa_name}},
-            "type": "kubernetes.io/service-account-token",
-        }))
-        .map_err(|e| Error::internal(e.to_string()))?;
-        match secrets.create(&s).await {
-            Ok(_) => {}
-            Err(e) if e.kind() == kubepkg_util::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(e),
+    match secrets.get_opt(&secret_name).await? {
+        Some(existing) => check_token_secret(&existing, sa_name, sa_uid.as_deref())?,
+        None => {
+            let s: KubeSecret = serde_json::from_value(serde_json::json!({
+                "apiVersion": "v1", "kind": "Secret",
+                "metadata": {"name": secret_name, "namespace": ns,
+                             "annotations": {SA_NAME_ANNOTATION: sa_name}},
+                "type": TOKEN_SECRET_TYPE,
+            }))
+            .map_err(|e| Error::internal(e.to_string()))?;
+            match secrets.create(&s).await {
+                Ok(_) => {}
+                // Created meanwhile by someone else: checked below.
+                Err(e) if e.kind() == kubepkg_util::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e),
+            }
         }
     }
     let (token, secret_ca) = secrets
         .wait_for(&secret_name, opts.token_timeout, |s| {
+            // Checked on every read: a Secret replaced meanwhile is not used.
+            if let Err(e) = check_token_secret(s, sa_name, sa_uid.as_deref()) {
+                return Some(Err(e));
+            }
             let data = s.data.as_ref()?;
             let token = data.get("token").filter(|t| !t.0.is_empty())?;
             let token = String::from_utf8(token.0.clone()).ok()?;
@@ -168,7 +238,7 @@ pub async fn import_with(admin: &ClusterConfig, opts: &ImportOptions) -> Result<
                 .get("ca.crt")
                 .and_then(|c| String::from_utf8(c.0.clone()).ok())
                 .filter(|c| c.contains("BEGIN CERTIFICATE"));
-            Some((token, ca))
+            Some(Ok((token, ca)))
         })
         .await
         .map_err(|e| match e {
@@ -178,7 +248,7 @@ pub async fn import_with(admin: &ClusterConfig, opts: &ImportOptions) -> Result<
                 opts.token_timeout
             )),
             other => other,
-        })?;
+        })??;
     let imported = ImportedCluster {
         server,
         ca_pem: secret_ca.or(kube_ca),
@@ -207,6 +277,59 @@ mod tests {
         assert!(pem.starts_with("-----BEGIN CERTIFICATE-----\n"));
         assert!(pem.ends_with("-----END CERTIFICATE-----\n"));
         assert!(pem.lines().all(|l| l.len() <= 64 || l.starts_with("-----")));
+    }
+
+    fn secret(type_: Option<&str>, annotations: &[(&str, &str)]) -> KubeSecret {
+        let mut s = KubeSecret::default();
+        s.metadata.name = Some("sa-token".into());
+        s.metadata.namespace = Some("ns".into());
+        s.type_ = type_.map(str::to_string);
+        s.metadata.annotations = Some(
+            annotations
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        );
+        s
+    }
+
+    #[test]
+    fn only_the_service_accounts_own_token_secret_is_reused() {
+        let ok = secret(Some(TOKEN_SECRET_TYPE), &[(SA_NAME_ANNOTATION, "sa")]);
+        assert!(check_token_secret(&ok, "sa", Some("u1")).is_ok());
+        let bound = secret(
+            Some(TOKEN_SECRET_TYPE),
+            &[(SA_NAME_ANNOTATION, "sa"), (SA_UID_ANNOTATION, "u1")],
+        );
+        assert!(check_token_secret(&bound, "sa", Some("u1")).is_ok());
+        assert!(check_token_secret(&bound, "sa", None).is_ok());
+        for (s, why) in [
+            (secret(None, &[(SA_NAME_ANNOTATION, "sa")]), "Opaque"),
+            (
+                secret(Some("Opaque"), &[(SA_NAME_ANNOTATION, "sa")]),
+                "Opaque",
+            ),
+            (
+                secret(Some(TOKEN_SECRET_TYPE), &[]),
+                "no kubernetes.io/service-account.name",
+            ),
+            (
+                secret(Some(TOKEN_SECRET_TYPE), &[(SA_NAME_ANNOTATION, "other")]),
+                "\"other\"",
+            ),
+            (
+                secret(
+                    Some(TOKEN_SECRET_TYPE),
+                    &[(SA_NAME_ANNOTATION, "sa"), (SA_UID_ANNOTATION, "u0")],
+                ),
+                "earlier",
+            ),
+        ] {
+            let err = check_token_secret(&s, "sa", Some("u1")).unwrap_err();
+            assert_eq!(err.kind(), kubepkg_util::ErrorKind::AlreadyExists, "{err}");
+            let text = err.to_string();
+            assert!(text.contains("ns/sa-token") && text.contains(why), "{text}");
+        }
     }
 
     #[tokio::test]

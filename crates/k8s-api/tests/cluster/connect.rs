@@ -302,6 +302,85 @@ async fn import_creates_a_service_account_token_that_works() {
 }
 
 #[tokio::test]
+async fn import_never_takes_a_token_from_a_secret_that_is_not_the_accounts_own() {
+    use k8s_openapi::api::core::v1::Secret as KubeSecret;
+    let e = env();
+    let kubeconfig = std::fs::read_to_string(&e.kubeconfig).expect("read kubeconfig");
+    let admin = admin().await;
+    let secrets = admin.namespaced::<KubeSecret>("kube-system");
+    let fake = "fake-token-planted-Jx7";
+    // An Opaque Secret with a token key, and the token Secret of another
+    // account (`default`, filled in by the token controller), each under
+    // the name import would use.
+    let planted = [
+        (
+            "kp-imp-opaque",
+            serde_json::json!({"type": "Opaque", "stringData": {"token": fake}}),
+            "Opaque",
+        ),
+        (
+            "kp-imp-foreign",
+            serde_json::json!({
+                "type": "kubernetes.io/service-account-token",
+                "metadata": {"annotations": {"kubernetes.io/service-account.name": "default"}},
+            }),
+            "\"default\"",
+        ),
+    ];
+    for (prefix, shape, why) in planted {
+        let sa = kubepkg_testenv::unique_name(prefix);
+        let name = format!("{sa}-token");
+        let mut obj = serde_json::json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": name, "namespace": "kube-system"},
+        });
+        if let Some(a) = shape["metadata"].get("annotations") {
+            obj["metadata"]["annotations"] = a.clone();
+        }
+        obj["type"] = shape["type"].clone();
+        if let Some(d) = shape.get("stringData") {
+            obj["stringData"] = d.clone();
+        }
+        let planted: KubeSecret = serde_json::from_value(obj).expect("secret json");
+        secrets.create(&planted).await.expect("plant the secret");
+        let opts = ImportOptions {
+            service_account: sa.clone(),
+            cluster_role: "view".into(),
+            token_timeout: Duration::from_secs(10),
+            ..Default::default()
+        };
+        let err = import_kubeconfig(&kubeconfig, &opts).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::AlreadyExists, "{err}");
+        let text = err.to_string();
+        assert!(text.contains(&format!("kube-system/{name}")), "{text}");
+        assert!(text.contains(why), "{text}");
+        assert!(!text.contains(fake) && !format!("{err:?}").contains(fake));
+        // Nothing was created on the way to the refusal.
+        assert!(
+            admin
+                .service_accounts("kube-system")
+                .get_opt(&sa)
+                .await
+                .expect("get sa")
+                .is_none(),
+            "the service account was created anyway"
+        );
+        assert!(
+            admin
+                .cluster_role_bindings()
+                .get_opt(&format!("{sa}-view"))
+                .await
+                .expect("get binding")
+                .is_none()
+        );
+        secrets
+            .delete(&name, &Default::default())
+            .await
+            .expect("delete the planted secret");
+    }
+}
+
+#[tokio::test]
 async fn import_rejects_a_malformed_kubeconfig() {
     let err = import_kubeconfig("clusters: [ {", &ImportOptions::default())
         .await
