@@ -4,7 +4,10 @@
 //! (plain, logged as a warning) or TCP with TLS client certificates (cargo
 //! feature `docker-tls`). The API version is negotiated with the engine on
 //! first use, so old engines (e.g. API 1.41) work. Builds use the classic
-//! builder (no BuildKit session).
+//! builder (no BuildKit session); a directory context is archived while it
+//! is uploaded, in 64 KiB pieces, never whole in memory. Container logs are
+//! a stream ([`ImageEngine::container_log_stream`]); the collected form
+//! keeps only the end of each stream.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -27,9 +30,9 @@ use tracing::Instrument;
 
 use crate::config::EngineConfig;
 use crate::engine::{
-    BuildContext, BuildOptions, ByteStream, ContainerLogs, ContainerSpec, EngineVersion,
-    EventStream, ImageDetails, ImageEngine, ImageSummary, ProgressEvent, PruneOptions, PruneReport,
-    RegistryAuth,
+    BoxStream, BuildContext, BuildOptions, ByteStream, ContainerSpec, EngineVersion, EventStream,
+    ImageDetails, ImageEngine, ImageSummary, LogChunk, LogOptions, ProgressEvent, PruneOptions,
+    PruneReport, RegistryAuth,
 };
 use crate::{Error, Result};
 
@@ -242,8 +245,11 @@ where
     Box::pin(start)
 }
 
-/// Archives a directory as a build context (runs on a blocking thread).
-fn tar_directory(dir: &Path) -> Result<Vec<u8>> {
+/// The size of the pieces a directory context is uploaded in.
+const CONTEXT_CHUNK: usize = 64 << 10;
+
+/// Archives `dir` into `out` (symlinks kept as links).
+fn tar_directory<W: std::io::Write>(dir: &Path, out: W) -> Result<W> {
     let meta = std::fs::metadata(dir).map_err(|e| Error::io(dir.display(), e))?;
     if !meta.is_dir() {
         return Err(Error::Invalid(format!(
@@ -251,7 +257,7 @@ fn tar_directory(dir: &Path) -> Result<Vec<u8>> {
             dir.display()
         )));
     }
-    let mut builder = tar::Builder::new(Vec::new());
+    let mut builder = tar::Builder::new(out);
     builder.follow_symlinks(false);
     builder
         .append_dir_all(".", dir)
@@ -261,18 +267,102 @@ fn tar_directory(dir: &Path) -> Result<Vec<u8>> {
         .map_err(|e| Error::io(dir.display(), e))
 }
 
-async fn context_bytes(context: BuildContext) -> Result<Bytes> {
+/// A `Write` handing fixed-size pieces to a bounded channel (from a
+/// blocking thread): the archive is produced only as fast as it is sent.
+struct ChunkWriter {
+    buf: Vec<u8>,
+    tx: mpsc::Sender<std::io::Result<Bytes>>,
+}
+
+impl ChunkWriter {
+    fn send(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let piece = Bytes::from(std::mem::replace(
+            &mut self.buf,
+            Vec::with_capacity(CONTEXT_CHUNK),
+        ));
+        self.tx.blocking_send(Ok(piece)).map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::BrokenPipe,
+                "the engine stopped reading the build context",
+            )
+        })
+    }
+}
+
+impl std::io::Write for ChunkWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        let room = CONTEXT_CHUNK - self.buf.len();
+        let n = data.len().min(room);
+        self.buf.extend_from_slice(&data[..n]);
+        if self.buf.len() >= CONTEXT_CHUNK {
+            self.send()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.send()
+    }
+}
+
+/// A directory archived on a blocking thread as it is read: the stream of
+/// pieces, and the archiver's outcome (its error explains a failed upload).
+fn tar_stream(
+    dir: std::path::PathBuf,
+) -> (
+    impl Stream<Item = std::io::Result<Bytes>> + Send + 'static,
+    tokio::task::JoinHandle<Result<()>>,
+) {
+    let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(4);
+    let task = tokio::task::spawn_blocking(move || {
+        let writer = ChunkWriter {
+            buf: Vec::with_capacity(CONTEXT_CHUNK),
+            tx: tx.clone(),
+        };
+        match tar_directory(&dir, writer).and_then(|mut w| {
+            std::io::Write::flush(&mut w).map_err(|e| Error::io(dir.display(), e))
+        }) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                // end the upload with an error, so the engine does not take
+                // a truncated archive for a whole one
+                let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+                Err(e)
+            }
+        }
+    });
+    let stream =
+        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) });
+    (stream, task)
+}
+
+/// The request body of a build: the bytes given, or the directory archived
+/// while it is sent (then also the archiver, whose error wins over the
+/// engine's report of a broken upload).
+async fn context_body(
+    context: BuildContext,
+) -> Result<(
+    BoxStream<std::io::Result<Bytes>>,
+    Option<tokio::task::JoinHandle<Result<()>>>,
+)> {
     match context {
-        BuildContext::Tar(b) => Ok(b),
+        BuildContext::Tar(b) => Ok((Box::pin(futures::stream::once(async { Ok(b) })), None)),
         BuildContext::Directory(dir) => {
-            let shown = dir.display().to_string();
-            tokio::task::spawn_blocking(move || tar_directory(&dir))
+            // a missing or wrong directory fails before anything is sent
+            let meta = tokio::fs::metadata(&dir)
                 .await
-                .map_err(|e| Error::Io {
-                    path: shown,
-                    source: std::io::Error::other(e.to_string()),
-                })?
-                .map(Bytes::from)
+                .map_err(|e| Error::io(dir.display(), e))?;
+            if !meta.is_dir() {
+                return Err(Error::Invalid(format!(
+                    "build context {} is not a directory",
+                    dir.display()
+                )));
+            }
+            let (stream, task) = tar_stream(dir);
+            Ok((Box::pin(stream), Some(task)))
         }
     }
 }
@@ -379,7 +469,7 @@ impl ImageEngine for DockerEngine {
                     return;
                 }
             };
-            let body = match context_bytes(context).await {
+            let (body, mut archiver) = match context_body(context).await {
                 Ok(b) => b,
                 Err(e) => {
                     fail(e).await;
@@ -408,7 +498,7 @@ impl ImageEngine for DockerEngine {
             let mut image_id = None;
             {
                 let mut stream =
-                    docker.build_image(b.build(), None, Some(bollard::body_full(body)));
+                    docker.build_image(b.build(), None, Some(bollard::body_try_stream(body)));
                 while let Some(item) = stream.next().await {
                     let ev = match item {
                         Ok(info) => {
@@ -422,6 +512,14 @@ impl ImageEngine for DockerEngine {
                             }
                         }
                         Err(e) => {
+                            // A context that could not be archived explains
+                            // the broken upload better than the engine can.
+                            if let Some(task) = archiver.take()
+                                && let Ok(Err(io)) = task.await
+                            {
+                                fail(io).await;
+                                return;
+                            }
                             let err = match e {
                                 bollard::errors::Error::DockerStreamError { error } => {
                                     Error::Build { message: error }
@@ -718,27 +816,43 @@ impl ImageEngine for DockerEngine {
         })
     }
 
-    async fn container_logs(&self, id: &str) -> Result<ContainerLogs> {
-        let docker = self.client().await?;
-        let opts = LogsOptionsBuilder::new()
-            .stdout(true)
-            .stderr(true)
-            .follow(false)
-            .build();
-        let mut stream = docker.logs(id, Some(opts));
-        let (mut out, mut err) = (Vec::new(), Vec::new());
-        while let Some(item) = stream.next().instrument(span("container_logs", id)).await {
-            match item.map_err(|e| map_err("container_logs", id, e))? {
-                LogOutput::StdErr { message } => err.extend_from_slice(&message),
-                LogOutput::StdOut { message } | LogOutput::Console { message } => {
-                    out.extend_from_slice(&message)
+    fn container_log_stream(&self, id: &str, options: &LogOptions) -> BoxStream<Result<LogChunk>> {
+        let this = self.clone();
+        let id = id.to_string();
+        let options = options.clone();
+        channel_stream(span("container_logs", &id), move |tx| async move {
+            let docker = match this.client().await {
+                Ok(d) => d,
+                Err(e) => {
+                    let _ = tx.send(Err(e)).await;
+                    return;
                 }
-                LogOutput::StdIn { .. } => {}
+            };
+            let mut b = LogsOptionsBuilder::new()
+                .stdout(true)
+                .stderr(true)
+                .follow(options.follow)
+                .timestamps(options.timestamps);
+            if let Some(n) = options.tail {
+                b = b.tail(&n.to_string());
             }
-        }
-        Ok(ContainerLogs {
-            stdout: String::from_utf8_lossy(&out).into_owned(),
-            stderr: String::from_utf8_lossy(&err).into_owned(),
+            let mut stream = docker.logs(&id, Some(b.build()));
+            while let Some(item) = stream.next().await {
+                let chunk = match item {
+                    Ok(LogOutput::StdErr { message }) => LogChunk::Stderr(message),
+                    Ok(LogOutput::StdOut { message } | LogOutput::Console { message }) => {
+                        LogChunk::Stdout(message)
+                    }
+                    Ok(LogOutput::StdIn { .. }) => continue,
+                    Err(e) => {
+                        let _ = tx.send(Err(map_err("container_logs", &id, e))).await;
+                        return;
+                    }
+                };
+                if tx.send(Ok(chunk)).await.is_err() {
+                    return;
+                }
+            }
         })
     }
 
@@ -838,7 +952,32 @@ mod tests {
 
     #[test]
     fn tar_of_missing_dir_fails_cleanly() {
-        let e = tar_directory(Path::new("/nonexistent/kubepkg-ctx")).unwrap_err();
+        let e = tar_directory(Path::new("/nonexistent/kubepkg-ctx"), Vec::new()).unwrap_err();
         assert_eq!(e.kind(), kubepkg_util::ErrorKind::NotFound);
+    }
+
+    #[tokio::test]
+    async fn directory_contexts_are_streamed_in_bounded_pieces() {
+        let dir = tempfile::tempdir().unwrap();
+        // 1 MiB of incompressible-ish data in two files
+        let data: Vec<u8> = (0..(1u32 << 20))
+            .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8)
+            .collect();
+        std::fs::write(dir.path().join("a.bin"), &data[..600_000]).unwrap();
+        std::fs::write(dir.path().join("b.bin"), &data[600_000..]).unwrap();
+        let (stream, task) = tar_stream(dir.path().to_path_buf());
+        let pieces: Vec<Bytes> = stream.try_collect().await.unwrap();
+        task.await.unwrap().unwrap();
+        assert!(pieces.len() > 16, "{} pieces", pieces.len());
+        assert!(pieces.iter().all(|p| p.len() <= CONTEXT_CHUNK));
+        // the pieces are exactly the archive tar_directory writes
+        let whole = tar_directory(dir.path(), Vec::new()).unwrap();
+        assert_eq!(pieces.concat(), whole);
+
+        // a reader that goes away stops the archiver (no unbounded buffering)
+        let (stream, task) = tar_stream(dir.path().to_path_buf());
+        drop(stream);
+        let e = task.await.unwrap().unwrap_err();
+        assert!(e.to_string().contains("stopped reading"), "{e}");
     }
 }

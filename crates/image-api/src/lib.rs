@@ -98,8 +98,8 @@ pub mod registry;
 
 pub use config::{Config, EngineConfig, EngineTls, RegistryConfig, RegistryKind};
 pub use engine::{
-    BuildContext, BuildOptions, ContainerSpec, ImageEngine, ProgressEvent, RegistryAuth,
-    connect as connect_engine,
+    BuildContext, BuildOptions, ContainerSpec, ImageEngine, LogChunk, LogOptions, ProgressEvent,
+    RegistryAuth, connect as connect_engine,
 };
 pub use error::{Error, Result};
 pub use kubepkg_util::secret::Secret;

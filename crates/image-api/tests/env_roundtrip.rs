@@ -479,3 +479,111 @@ async fn unreachable_engine_is_unavailable() {
     .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
 }
+
+/// A directory context of many MiB is streamed to the engine and builds;
+/// container output comes as a stream (followed to the container's end,
+/// or only its tail), and the collected form keeps the end of a log larger
+/// than it holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_contexts_build_and_logs_stream() {
+    use kubepkg_image_api::engine::{LogChunk, LogOptions, MAX_LOG_BYTES};
+
+    let engine = common::engine();
+    let name = kubepkg_testenv::unique_name("logs");
+    let dir = tempfile::tempdir().unwrap();
+    common::busybox_context(
+        dir.path(),
+        &format!(
+            "FROM scratch\nCOPY busybox /bin/busybox\nCOPY big.bin /big.bin\n\
+             LABEL kubepkg.test/logs={name}\n"
+        ),
+    );
+    let big: Vec<u8> = (0..24u32 << 20)
+        .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8)
+        .collect();
+    std::fs::write(dir.path().join("big.bin"), &big).unwrap();
+    let image = format!("{name}:v1");
+    let built = engine
+        .build(
+            BuildContext::Directory(dir.path().into()),
+            BuildOptions::tagged(image.clone()),
+        )
+        .await
+        .unwrap();
+    let size = engine.inspect_image(&built.id).await.unwrap().size;
+    assert!(size > big.len() as u64, "image of {size} bytes");
+
+    let sh = |script: &str| {
+        ContainerSpec::new(image.clone(), ["/bin/busybox", "sh", "-c", script]).network_mode("none")
+    };
+    // followed: lines arriving over a second, then the end of the stream
+    let id = engine
+        .create_container(&sh(
+            "for i in 1 2 3 4 5; do echo line $i; /bin/busybox sleep 0.2; done; echo done >&2",
+        ))
+        .await
+        .unwrap();
+    engine.start_container(&id).await.unwrap();
+    let mut stream = engine.container_log_stream(&id, &LogOptions::follow());
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    while let Some(chunk) = stream.next().await {
+        match chunk.unwrap() {
+            LogChunk::Stdout(b) => out.extend_from_slice(&b),
+            LogChunk::Stderr(b) => err.extend_from_slice(&b),
+            _ => {}
+        }
+    }
+    assert_eq!(
+        String::from_utf8_lossy(&out),
+        "line 1\nline 2\nline 3\nline 4\nline 5\n"
+    );
+    assert_eq!(String::from_utf8_lossy(&err), "done\n");
+    assert_eq!(engine.wait_container(&id).await.unwrap(), 0);
+    // only the tail
+    let tail = LogOptions {
+        tail: Some(2),
+        ..LogOptions::default()
+    };
+    let mut last = Vec::new();
+    let mut s = engine.container_log_stream(&id, &tail);
+    while let Some(chunk) = s.next().await {
+        if let LogChunk::Stdout(b) = chunk.unwrap() {
+            last.extend_from_slice(&b);
+        }
+    }
+    // the tail counts lines of both streams together
+    assert!(
+        String::from_utf8_lossy(&last).ends_with("line 5\n"),
+        "{last:?}"
+    );
+    assert!(!String::from_utf8_lossy(&last).contains("line 3"));
+    engine.remove_container(&id, true).await.unwrap();
+
+    // more output than the collected form keeps: its end survives
+    let out = engine
+        .run(&sh(
+            "/bin/busybox yes 0123456789abcdef | /bin/busybox head -c 5000000",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(out.exit_code, 0, "{}", out.stderr);
+    assert!(out.truncated);
+    assert_eq!(out.stdout.len(), MAX_LOG_BYTES);
+    // 5000000 = 294117 × 17 + 11
+    assert!(
+        out.stdout.ends_with("\n0123456789a"),
+        "{:?}",
+        &out.stdout[out.stdout.len() - 40..]
+    );
+
+    engine.remove_image(&image, true).await.unwrap();
+    // a missing context directory fails before anything is sent
+    let e = engine
+        .build(
+            BuildContext::Directory(dir.path().join("nope")),
+            BuildOptions::tagged(format!("{name}:never")),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+}

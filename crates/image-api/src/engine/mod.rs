@@ -133,10 +133,12 @@ impl RegistryAuth {
 /// What to build from.
 #[derive(Debug, Clone)]
 pub enum BuildContext {
-    /// A tar archive (optionally gzip-compressed) holding the Dockerfile and files.
+    /// A tar archive (optionally gzip-compressed) holding the Dockerfile and
+    /// files, already in memory.
     Tar(Bytes),
     /// A directory on this machine; it is archived (symlinks kept as links)
-    /// and sent as the context. A `.dockerignore` is not applied.
+    /// while it is sent, in small pieces, so a large context is never held
+    /// in memory whole. A `.dockerignore` is not applied.
     Directory(PathBuf),
 }
 
@@ -321,13 +323,53 @@ impl ContainerSpec {
     }
 }
 
-/// A container's output.
+/// How much of its output [`ImageEngine::container_logs`] (and so
+/// [`ImageEngine::run`]) keeps per stream: the last 4 MiB.
+pub const MAX_LOG_BYTES: usize = 4 << 20;
+
+/// A container's output, as collected by [`ImageEngine::container_logs`]:
+/// at most the last [`MAX_LOG_BYTES`] of each stream.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ContainerLogs {
-    /// Standard output.
+    /// Standard output (its end, when `truncated`).
     pub stdout: String,
-    /// Standard error.
+    /// Standard error (its end, when `truncated`).
     pub stderr: String,
+    /// Whether earlier output was dropped to stay within [`MAX_LOG_BYTES`].
+    pub truncated: bool,
+}
+
+/// What [`ImageEngine::container_log_stream`] reads.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogOptions {
+    /// Keep the stream open and deliver new output as the container writes
+    /// it, until it stops (`docker logs --follow`).
+    pub follow: bool,
+    /// Only the last this many lines of earlier output (`--tail`); `None`: all.
+    pub tail: Option<u64>,
+    /// Prefix each line with the engine's RFC 3339 timestamp (`--timestamps`).
+    pub timestamps: bool,
+}
+
+impl LogOptions {
+    /// Follows the output as it is written.
+    pub fn follow() -> Self {
+        LogOptions {
+            follow: true,
+            ..LogOptions::default()
+        }
+    }
+}
+
+/// A piece of a container's output, as the engine framed it (usually one
+/// write of the process, often one line).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LogChunk {
+    /// Standard output (or the terminal, for a container with a TTY).
+    Stdout(Bytes),
+    /// Standard error.
+    Stderr(Bytes),
 }
 
 /// The result of [`ImageEngine::run`].
@@ -335,10 +377,70 @@ pub struct ContainerLogs {
 pub struct RunOutput {
     /// The process' exit code.
     pub exit_code: i64,
-    /// Standard output.
+    /// Standard output (at most the last [`MAX_LOG_BYTES`]).
     pub stdout: String,
-    /// Standard error.
+    /// Standard error (at most the last [`MAX_LOG_BYTES`]).
     pub stderr: String,
+    /// Whether earlier output was dropped to stay within [`MAX_LOG_BYTES`].
+    pub truncated: bool,
+}
+
+/// The last `max` bytes of what is pushed into it.
+#[derive(Debug, Default)]
+struct Tail {
+    buf: Vec<u8>,
+    dropped: bool,
+}
+
+impl Tail {
+    fn push(&mut self, bytes: &[u8], max: usize) {
+        if bytes.len() >= max {
+            self.dropped |= !self.buf.is_empty() || bytes.len() > max;
+            self.buf.clear();
+            self.buf.extend_from_slice(&bytes[bytes.len() - max..]);
+            return;
+        }
+        self.buf.extend_from_slice(bytes);
+        // Trim only when well over, so trimming stays amortised O(1) per byte.
+        if self.buf.len() > max.saturating_mul(2) {
+            let cut = self.buf.len() - max;
+            self.buf.drain(..cut);
+            self.dropped = true;
+        }
+    }
+
+    fn finish(mut self, max: usize) -> (String, bool) {
+        if self.buf.len() > max {
+            let cut = self.buf.len() - max;
+            self.buf.drain(..cut);
+            self.dropped = true;
+        }
+        (
+            String::from_utf8_lossy(&self.buf).into_owned(),
+            self.dropped,
+        )
+    }
+}
+
+/// Collects a log stream, keeping the last `max` bytes of each stream.
+async fn collect_logs(
+    mut stream: BoxStream<Result<LogChunk>>,
+    max: usize,
+) -> Result<ContainerLogs> {
+    let (mut out, mut err) = (Tail::default(), Tail::default());
+    while let Some(chunk) = stream.next().await {
+        match chunk? {
+            LogChunk::Stdout(b) => out.push(&b, max),
+            LogChunk::Stderr(b) => err.push(&b, max),
+        }
+    }
+    let (stdout, t1) = out.finish(max);
+    let (stderr, t2) = err.finish(max);
+    Ok(ContainerLogs {
+        stdout,
+        stderr,
+        truncated: t1 || t2,
+    })
 }
 
 /// A container engine (Docker).
@@ -398,8 +500,22 @@ pub trait ImageEngine: Send + Sync + fmt::Debug {
     /// Waits for a container to stop; returns its exit code.
     async fn wait_container(&self, id: &str) -> Result<i64>;
 
-    /// A container's output so far.
-    async fn container_logs(&self, id: &str) -> Result<ContainerLogs>;
+    /// A container's output as a stream of chunks (stdout and stderr as
+    /// the engine interleaves them); with [`LogOptions::follow`] it lasts
+    /// until the container stops. Nothing is buffered beyond the chunk at hand.
+    fn container_log_stream(&self, id: &str, options: &LogOptions) -> BoxStream<Result<LogChunk>>;
+
+    /// A container's output so far, collected in memory: at most the last
+    /// [`MAX_LOG_BYTES`] of each stream (`truncated` says when earlier output
+    /// was dropped). Use [`container_log_stream`](Self::container_log_stream)
+    /// to read all of a large log.
+    async fn container_logs(&self, id: &str) -> Result<ContainerLogs> {
+        collect_logs(
+            self.container_log_stream(id, &LogOptions::default()),
+            MAX_LOG_BYTES,
+        )
+        .await
+    }
 
     /// Removes a container (`force` kills it first).
     async fn remove_container(&self, id: &str, force: bool) -> Result<()>;
@@ -464,6 +580,7 @@ pub trait ImageEngine: Send + Sync + fmt::Debug {
                 exit_code,
                 stdout: logs.stdout,
                 stderr: logs.stderr,
+                truncated: logs.truncated,
             })
         }
         .await;
@@ -502,6 +619,45 @@ mod tests {
         let s = format!("{a:?}");
         assert!(!s.contains("topsecret"), "{s}");
         assert!(s.contains("r:5000"));
+    }
+
+    #[tokio::test]
+    async fn collected_logs_keep_the_last_bytes_of_each_stream() {
+        let chunks: Vec<Result<LogChunk>> = (0..1000)
+            .map(|i| Ok(LogChunk::Stdout(Bytes::from(format!("line {i:04}\n")))))
+            .chain([Ok(LogChunk::Stderr(Bytes::from_static(b"oops\n")))])
+            .collect();
+        let logs = collect_logs(Box::pin(futures::stream::iter(chunks)), 100)
+            .await
+            .unwrap();
+        assert!(logs.truncated);
+        assert_eq!(logs.stdout.len(), 100);
+        assert!(logs.stdout.ends_with("line 0999\n"), "{}", logs.stdout);
+        assert_eq!(logs.stderr, "oops\n");
+
+        // one chunk larger than the limit keeps its end
+        let one = vec![Ok(LogChunk::Stdout(Bytes::from("x".repeat(50) + "end")))];
+        let logs = collect_logs(Box::pin(futures::stream::iter(one)), 10)
+            .await
+            .unwrap();
+        assert!(logs.truncated);
+        assert_eq!(logs.stdout, "xxxxxxxend");
+
+        // within the limit nothing is dropped; errors end the collection
+        let small = vec![
+            Ok(LogChunk::Stdout(Bytes::from_static(b"hi\n"))),
+            Err(Error::Invalid("gone".into())),
+        ];
+        assert!(
+            collect_logs(Box::pin(futures::stream::iter(small)), 10)
+                .await
+                .is_err()
+        );
+        let small = vec![Ok(LogChunk::Stdout(Bytes::from_static(b"hi\n")))];
+        let logs = collect_logs(Box::pin(futures::stream::iter(small)), 10)
+            .await
+            .unwrap();
+        assert_eq!((logs.stdout.as_str(), logs.truncated), ("hi\n", false));
     }
 
     #[test]
