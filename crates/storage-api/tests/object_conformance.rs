@@ -20,6 +20,21 @@ async fn memory_bad_input() {
     common::object_bad_input(connect(&StorageConfig::Memory).unwrap()).await;
 }
 
+#[tokio::test]
+async fn memory_and_local_give_every_key_the_same_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let local = connect(&StorageConfig::Local(
+        kubepkg_storage_api::config::LocalConfig {
+            root: dir.path().to_path_buf(),
+        },
+    ))
+    .unwrap();
+    let memory = connect(&StorageConfig::Memory).unwrap();
+    let a = common::key_conformance(memory.as_ref()).await;
+    let b = common::key_conformance(local.as_ref()).await;
+    assert_eq!(a, b);
+}
+
 #[cfg(feature = "local")]
 mod local {
     use super::*;
@@ -49,6 +64,111 @@ mod local {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(outside, vec![std::ffi::OsString::from("root")]);
+    }
+
+    /// The lazy directory walk lists exactly what the in-memory map lists,
+    /// page for page, whatever the prefix, delimiter and page size.
+    #[tokio::test]
+    async fn local_lists_like_memory() {
+        use futures::TryStreamExt;
+        use kubepkg_storage_api::object::{ListOptions, ListPage};
+        let dir = tempfile::tempdir().unwrap();
+        let local = store(&dir);
+        let memory = connect(&StorageConfig::Memory).unwrap();
+        let u255 = "u".repeat(255);
+        let u254 = "u".repeat(254);
+        let mut keys: Vec<String> = [
+            "a",
+            "a-c",
+            "a/b",
+            "a/b/c",
+            "a/b-c",
+            "a/b/c/d/e",
+            "a.b",
+            "a0",
+            "ab/c",
+            "a b/c",
+            "é/x",
+            "z",
+            "m/n/o",
+            "m/n-o/p",
+            "m-n/o",
+        ]
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+        keys.push(format!("long/{u255}/x"));
+        keys.push(format!("long/{u255}"));
+        keys.push(format!("long/{u254}"));
+        keys.push(format!("long/{u254}z/y"));
+        for s in [&local, &memory] {
+            s.create_bucket("walk").await.unwrap();
+            for k in &keys {
+                s.put_object("walk", k, k.clone().into(), &Default::default())
+                    .await
+                    .unwrap();
+            }
+        }
+        let long_prefix = format!("long/{u254}");
+        for prefix in [
+            "",
+            "a",
+            "a/",
+            "a/b",
+            "m/",
+            "long/",
+            long_prefix.as_str(),
+            "zz",
+        ] {
+            for delimiter in [None, Some("/"), Some("-"), Some("/c"), Some("b")] {
+                for page_size in [1, 2, 3, 1000] {
+                    let mut opts = ListOptions::prefix(prefix).with_page_size(page_size);
+                    opts.delimiter = delimiter.map(str::to_owned);
+                    let strip = |pages: Vec<ListPage>| {
+                        pages
+                            .into_iter()
+                            .map(|p| {
+                                let keys: Vec<String> =
+                                    p.objects.into_iter().map(|o| o.key).collect();
+                                (keys, p.common_prefixes)
+                            })
+                            .collect::<Vec<_>>()
+                    };
+                    let want: Vec<ListPage> = memory
+                        .list_objects("walk", &opts)
+                        .try_collect()
+                        .await
+                        .unwrap();
+                    let got: Vec<ListPage> = local
+                        .list_objects("walk", &opts)
+                        .try_collect()
+                        .await
+                        .unwrap();
+                    assert_eq!(strip(got), strip(want), "{opts:?}");
+                }
+            }
+        }
+        // The whole listing is in byte order of the keys.
+        let all: Vec<ListPage> = local
+            .list_objects("walk", &ListOptions::default())
+            .try_collect()
+            .await
+            .unwrap();
+        let listed: Vec<String> = all
+            .into_iter()
+            .flat_map(|p| p.objects.into_iter().map(|o| o.key))
+            .collect();
+        keys.sort();
+        assert_eq!(listed, keys);
+        for k in &keys {
+            local.delete_object("walk", k).await.unwrap();
+        }
+        local.delete_bucket("walk").await.unwrap();
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "only the temporary directory is left"
+        );
     }
 
     #[tokio::test]

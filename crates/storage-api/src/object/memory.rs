@@ -13,9 +13,9 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 
 use super::{
-    BucketInfo, ByteRange, ByteStream, ListOptions, ListPage, ObjectMeta, ObjectStorage,
-    ObjectStream, ObjectSummary, PutOptions, PutResult, check, collect_stream, md5_hex, no_bucket,
-    no_key, paginate,
+    BucketInfo, ByteRange, ByteStream, ListOptions, ListPage, Listed, ObjectMeta, ObjectStorage,
+    ObjectStream, ObjectSummary, Paging, PutOptions, PutResult, check, check_existing,
+    collect_stream, common_prefix, md5_hex, no_bucket, no_key,
 };
 use crate::error::{Error, Result};
 use crate::validate;
@@ -86,8 +86,45 @@ impl MemoryStorage {
         })
     }
 
+    /// The next page of a listing: keys after `cursor` (the last key
+    /// consumed), grouped and cut by `paging`.
+    fn list_page(
+        &self,
+        bucket: &str,
+        opts: &ListOptions,
+        cursor: &mut Option<String>,
+        paging: &mut Paging,
+    ) -> Result<Option<ListPage>> {
+        use std::ops::Bound;
+        let state = self.read()?;
+        let b = state.get(bucket).ok_or_else(|| no_bucket(bucket))?;
+        let lower = match cursor.clone() {
+            Some(c) => Bound::Excluded(c),
+            None => Bound::Included(opts.prefix.clone()),
+        };
+        let mut keys = b.objects.range::<String, _>((lower, Bound::Unbounded));
+        paging.page(|| {
+            let Some((k, o)) = keys.next() else {
+                return Ok(None);
+            };
+            if !k.starts_with(opts.prefix.as_str()) {
+                return Ok(None);
+            }
+            *cursor = Some(k.clone());
+            Ok(Some(match common_prefix(opts, k) {
+                Some(cp) => Listed::Prefix(cp),
+                None => Listed::Object(ObjectSummary {
+                    key: k.clone(),
+                    size: o.meta.size,
+                    etag: o.meta.etag.clone(),
+                    last_modified: o.meta.last_modified,
+                }),
+            }))
+        })
+    }
+
     fn lookup(&self, bucket: &str, key: &str) -> Result<Stored> {
-        check(bucket, key)?;
+        check_existing(bucket, key)?;
         let state = self.read()?;
         let b = state.get(bucket).ok_or_else(|| no_bucket(bucket))?;
         b.objects
@@ -208,28 +245,27 @@ impl ObjectStorage for MemoryStorage {
         bucket: &str,
         opts: &ListOptions,
     ) -> BoxStream<'static, Result<ListPage>> {
-        let result = (|| {
-            validate::bucket_name(bucket)?;
-            opts.validate()?;
-            let state = self.read()?;
-            let b = state.get(bucket).ok_or_else(|| no_bucket(bucket))?;
-            let sorted = b
-                .objects
-                .range(opts.prefix.clone()..)
-                .take_while(|(k, _)| k.starts_with(opts.prefix.as_str()))
-                .map(|(k, o)| ObjectSummary {
-                    key: k.clone(),
-                    size: o.meta.size,
-                    etag: o.meta.etag.clone(),
-                    last_modified: o.meta.last_modified,
-                })
-                .collect();
-            Ok(paginate(sorted, opts))
-        })();
-        match result {
-            Ok(pages) => futures::stream::iter(pages.into_iter().map(Ok)).boxed(),
-            Err(e) => futures::stream::once(async move { Err(e) }).boxed(),
+        if let Err(e) = validate::bucket_name(bucket).and_then(|()| opts.validate()) {
+            return futures::stream::once(async move { Err(e) }).boxed();
         }
+        // Each page is read under the lock from where the previous one
+        // ended: nothing beyond one page is copied out of the store.
+        let this = self.clone();
+        let bucket = bucket.to_owned();
+        let opts = opts.clone();
+        let state = (None::<String>, Paging::new(opts.page_size));
+        futures::stream::unfold(Some(state), move |state| {
+            let page = state.and_then(|(mut cursor, mut paging)| {
+                let out = this.list_page(&bucket, &opts, &mut cursor, &mut paging);
+                match out {
+                    Ok(Some(page)) => Some((Ok(page), Some((cursor, paging)))),
+                    Ok(None) => None,
+                    Err(e) => Some((Err(e), None)),
+                }
+            });
+            futures::future::ready(page)
+        })
+        .boxed()
     }
 
     async fn copy_object(
@@ -259,7 +295,7 @@ impl ObjectStorage for MemoryStorage {
     }
 
     async fn delete_object(&self, bucket: &str, key: &str) -> Result<()> {
-        check(bucket, key)?;
+        check_existing(bucket, key)?;
         let mut state = self.write()?;
         let b = state.get_mut(bucket).ok_or_else(|| no_bucket(bucket))?;
         b.objects.remove(key);
@@ -269,7 +305,7 @@ impl ObjectStorage for MemoryStorage {
     async fn delete_objects(&self, bucket: &str, keys: &[String]) -> Result<()> {
         validate::bucket_name(bucket)?;
         for k in keys {
-            validate::object_key(k)?;
+            validate::existing_key(k)?;
         }
         let mut state = self.write()?;
         let b = state.get_mut(bucket).ok_or_else(|| no_bucket(bucket))?;
@@ -280,7 +316,7 @@ impl ObjectStorage for MemoryStorage {
     }
 
     async fn presign_get(&self, bucket: &str, key: &str, _expires_in: Duration) -> Result<String> {
-        check(bucket, key)?;
+        check_existing(bucket, key)?;
         Err(Error::Unsupported(
             "the memory backend has no URLs to presign".into(),
         ))

@@ -2,7 +2,8 @@
 //! backends (each behind a cargo feature).
 //!
 //! Every backend validates bucket names and object keys before doing anything
-//! (see [`crate::validate`]), reports ETags as the lowercase hex MD5 of the
+//! with the same rules (MinIO's, see [`crate::validate::object_key`]), so a
+//! key gets the same answer everywhere; reports ETags as the lowercase hex MD5 of the
 //! content for single-part uploads (S3's rule; multipart ETags are
 //! `md5-of-part-md5s-N`), and returns the same [`Error`] kinds for the same
 //! situations: a missing bucket or object is `NotFound`, creating an
@@ -306,8 +307,9 @@ impl MultipartConfig {
 /// One object store. Object-safe; use it as `Arc<dyn ObjectStorage>`.
 ///
 /// Bucket names follow the S3 rules and keys are checked by
-/// [`crate::validate::object_key`] before anything is sent; a failed check is
-/// [`Error::Invalid`] and changes nothing.
+/// [`crate::validate::object_key`] (keys written) or
+/// [`crate::validate::existing_key`] (keys read or deleted) before anything is
+/// sent; a failed check is [`Error::Invalid`] and changes nothing.
 #[async_trait]
 pub trait ObjectStorage: Send + Sync + fmt::Debug {
     /// The backend's name: `"memory"`, `"local"`, `"s3"` or `"minio"`.
@@ -450,52 +452,98 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
     s
 }
 
-/// Splits a sorted listing into pages: applies prefix / delimiter grouping
-/// the way S3 does, then cuts every `page_size` entries.
+/// One listing entry of an embedded backend, before paging.
 #[cfg(any(feature = "memory", feature = "local"))]
-pub(crate) fn paginate(sorted: Vec<ObjectSummary>, opts: &ListOptions) -> Vec<ListPage> {
-    enum Entry {
-        Object(ObjectSummary),
-        Prefix(String),
+#[derive(Debug)]
+pub(crate) enum Listed {
+    Object(ObjectSummary),
+    Prefix(String),
+}
+
+/// The common prefix `key` lists under (S3's delimiter grouping): the list
+/// prefix plus the rest of `key` up to and including the first delimiter
+/// after it. Also right for a key prefix that every key below it shares,
+/// once it contains the delimiter.
+#[cfg(any(feature = "memory", feature = "local"))]
+pub(crate) fn common_prefix(opts: &ListOptions, key: &str) -> Option<String> {
+    let d = opts.delimiter.as_deref()?;
+    let rest = key.strip_prefix(opts.prefix.as_str())?;
+    let pos = rest.find(d)?;
+    Some(format!("{}{}", opts.prefix, &rest[..pos + d.len()]))
+}
+
+/// Cuts entries arriving in key order into pages of `page_size`, one page at
+/// a time, holding at most one entry beyond the page. A common prefix is
+/// listed once however many keys (or pages) it covers; the first page is
+/// returned even when empty, and no empty page follows a full one.
+#[cfg(any(feature = "memory", feature = "local"))]
+#[derive(Debug)]
+pub(crate) struct Paging {
+    size: usize,
+    last_prefix: Option<String>,
+    peeked: Option<Listed>,
+    done: bool,
+}
+
+#[cfg(any(feature = "memory", feature = "local"))]
+impl Paging {
+    pub(crate) fn new(page_size: usize) -> Self {
+        Paging {
+            size: page_size.max(1),
+            last_prefix: None,
+            peeked: None,
+            done: false,
+        }
     }
-    let mut entries = Vec::new();
-    let mut last_prefix: Option<String> = None;
-    for o in sorted {
-        let Some(rest) = o.key.strip_prefix(opts.prefix.as_str()) else {
-            continue;
-        };
-        if let Some(d) = opts.delimiter.as_deref()
-            && let Some(pos) = rest.find(d)
-        {
-            {
-                let cp = format!("{}{}", opts.prefix, &rest[..pos + d.len()]);
-                if last_prefix.as_deref() != Some(cp.as_str()) {
-                    last_prefix = Some(cp.clone());
-                    entries.push(Entry::Prefix(cp));
+
+    /// The next page from `next`, or `None` after the last one.
+    pub(crate) fn page<E>(
+        &mut self,
+        mut next: impl FnMut() -> std::result::Result<Option<Listed>, E>,
+    ) -> std::result::Result<Option<ListPage>, E> {
+        if self.done {
+            return Ok(None);
+        }
+        let mut page = ListPage::default();
+        let mut n = 0;
+        loop {
+            let item = match self.peeked.take() {
+                Some(item) => Some(item),
+                None => self.next_distinct(&mut next)?,
+            };
+            let Some(item) = item else {
+                self.done = true;
+                return Ok(Some(page));
+            };
+            if n == self.size {
+                self.peeked = Some(item);
+                return Ok(Some(page));
+            }
+            match item {
+                Listed::Object(o) => page.objects.push(o),
+                Listed::Prefix(p) => page.common_prefixes.push(p),
+            }
+            n += 1;
+        }
+    }
+
+    fn next_distinct<E>(
+        &mut self,
+        next: &mut impl FnMut() -> std::result::Result<Option<Listed>, E>,
+    ) -> std::result::Result<Option<Listed>, E> {
+        loop {
+            match next()? {
+                Some(Listed::Prefix(p)) => {
+                    if self.last_prefix.as_deref() == Some(p.as_str()) {
+                        continue;
+                    }
+                    self.last_prefix = Some(p.clone());
+                    return Ok(Some(Listed::Prefix(p)));
                 }
-                continue;
+                other => return Ok(other),
             }
         }
-        entries.push(Entry::Object(o));
     }
-    let mut pages = Vec::new();
-    let mut page = ListPage::default();
-    let mut n = 0;
-    for e in entries {
-        match e {
-            Entry::Object(o) => page.objects.push(o),
-            Entry::Prefix(p) => page.common_prefixes.push(p),
-        }
-        n += 1;
-        if n == opts.page_size {
-            pages.push(std::mem::take(&mut page));
-            n = 0;
-        }
-    }
-    if n > 0 || pages.is_empty() {
-        pages.push(page);
-    }
-    pages
 }
 
 pub(crate) fn no_bucket(bucket: &str) -> Error {
@@ -508,10 +556,16 @@ pub(crate) fn no_key(bucket: &str, key: &str) -> Error {
     ))
 }
 
-/// Checks a `bucket` + `key` pair.
+/// Checks a `bucket` + `key` pair about to be written.
 pub(crate) fn check(bucket: &str, key: &str) -> Result<()> {
     crate::validate::bucket_name(bucket)?;
     crate::validate::object_key(key)
+}
+
+/// Checks a `bucket` + `key` pair to read or delete.
+pub(crate) fn check_existing(bucket: &str, key: &str) -> Result<()> {
+    crate::validate::bucket_name(bucket)?;
+    crate::validate::existing_key(key)
 }
 
 #[cfg(test)]
@@ -532,12 +586,26 @@ mod tests {
     fn pages_group_by_delimiter() {
         let keys = ["a/1", "a/2", "b", "c/x/y", "d"];
         let opts = ListOptions::default().with_delimiter("/").with_page_size(2);
-        let pages = paginate(keys.iter().map(|k| s(k)).collect(), &opts);
+        let mut it = keys.iter().map(|k| match common_prefix(&opts, k) {
+            Some(cp) => Listed::Prefix(cp),
+            None => Listed::Object(s(k)),
+        });
+        let mut paging = Paging::new(opts.page_size);
+        let mut pages = Vec::new();
+        while let Some(p) = paging.page(|| Ok::<_, ()>(it.next())).unwrap() {
+            pages.push(p);
+        }
         assert_eq!(pages.len(), 2);
         assert_eq!(pages[0].common_prefixes, vec!["a/"]);
         assert_eq!(pages[0].objects[0].key, "b");
         assert_eq!(pages[1].common_prefixes, vec!["c/"]);
         assert_eq!(pages[1].objects[0].key, "d");
+        let mut empty = Paging::new(3);
+        assert_eq!(
+            empty.page(|| Ok::<_, ()>(None)).unwrap(),
+            Some(ListPage::default())
+        );
+        assert_eq!(empty.page(|| Ok::<_, ()>(None)).unwrap(), None);
     }
 
     #[test]

@@ -241,6 +241,26 @@ pub async fn object_suite(store: Arc<dyn ObjectStorage>, multipart: bool) {
             .all(|p| p.objects.is_empty() && p.common_prefixes.is_empty())
     );
 
+    // Listings are read page by page: a key deleted before its page is
+    // read is not listed.
+    for k in ["lazy/a", "lazy/b", "lazy/c"] {
+        s.put_object(&bucket, k, Bytes::from_static(b"l"), &PutOptions::default())
+            .await
+            .unwrap();
+    }
+    let mut pages = s.list_objects(&bucket, &ListOptions::prefix("lazy/").with_page_size(1));
+    let first = pages.next().await.expect("a first page").unwrap();
+    assert_eq!(first.objects[0].key, "lazy/a");
+    s.delete_object(&bucket, "lazy/c").await.unwrap();
+    let mut rest = Vec::new();
+    while let Some(p) = pages.next().await {
+        rest.extend(p.unwrap().objects.into_iter().map(|o| o.key));
+    }
+    assert_eq!(rest, vec!["lazy/b"], "the listing was read ahead");
+    s.delete_objects(&bucket, &["lazy/a".to_owned(), "lazy/b".to_owned()])
+        .await
+        .unwrap();
+
     // Copy keeps content and metadata.
     s.copy_object(&bucket, "dir/one.bin", &bucket, "copy of one")
         .await
@@ -872,4 +892,176 @@ pub async fn mq_suite(mq: Arc<dyn MessageQueue>) {
     for name in [&dlx, &topic, &cyc_x] {
         m.delete_exchange(name).await.unwrap();
     }
+}
+
+/// What a backend did with one key: the error kinds (or success) of put,
+/// head, get, listing and delete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyOutcome {
+    pub put: Result<(), ErrorKind>,
+    pub head: Result<u64, ErrorKind>,
+    pub get: Result<Bytes, ErrorKind>,
+    pub listed: bool,
+    pub delete: Result<(), ErrorKind>,
+    pub gone: bool,
+}
+
+/// Keys every backend stores under their own name (MinIO included). Their
+/// first segments differ: on MinIO an object named like a "directory" of
+/// other keys hides them from listings.
+pub fn good_keys() -> Vec<String> {
+    let s255 = "s".repeat(255);
+    let mut k1024 = format!("k1024/{s255}/{s255}/{s255}/");
+    k1024.push_str(&"t".repeat(1024 - k1024.len()));
+    [
+        "plain",
+        "dir/file.txt",
+        ".hidden",
+        "x..y",
+        "ünï/ç",
+        " ",
+        "sp/ /b",
+        "x .. y",
+        "\u{a0}..",
+        "a+b=c&d",
+        "q?x#y%z",
+        "emoji/😀",
+        "dots/.../..x/x..",
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .chain([
+        s255.clone(),
+        format!("d254/{}", "u".repeat(254)),
+        format!("d255/{}/z", "v".repeat(255)),
+        format!("long/{}/{}", "é".repeat(127), "ü".repeat(127)),
+        k1024,
+    ])
+    .collect()
+}
+
+/// Keys refused (`Invalid`) before anything is sent, on every backend.
+pub fn bad_keys() -> Vec<String> {
+    let k = |n: usize| "k".repeat(n);
+    [
+        "", "/abs", "a//b", "a/b//", "../up", "a/./b", "..", ".", " .. ", "a/ ./b", "nul\0x",
+        "tab\tx",
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .chain([
+        format!("seg256/{}", k(256)),
+        format!("{}/{}", k(255), k(769)),
+    ])
+    .collect()
+}
+
+fn kind_of<T>(r: kubepkg_storage_api::Result<T>) -> Result<T, ErrorKind> {
+    r.map_err(|e| e.kind())
+}
+
+/// Runs `keys` through put, head, get, list and delete on `store` (in a new
+/// bucket) and reports what happened to each.
+pub async fn key_outcomes(store: &dyn ObjectStorage, keys: &[String]) -> Vec<KeyOutcome> {
+    let bucket = kubepkg_testenv::unique_name("keys");
+    store.create_bucket(&bucket).await.unwrap();
+    let mut out = Vec::new();
+    for key in keys {
+        let body = Bytes::from(format!("body of {key:?}"));
+        let put = kind_of(
+            store
+                .put_object(&bucket, key, body.clone(), &PutOptions::default())
+                .await,
+        )
+        .map(|_| ());
+        let head = kind_of(store.head_object(&bucket, key).await).map(|m| m.size);
+        let get = kind_of(store.get_object(&bucket, key).await);
+        let listed = all_pages(store, &bucket, &ListOptions::default())
+            .await
+            .iter()
+            .any(|p| p.objects.iter().any(|o| &o.key == key));
+        let delete = kind_of(store.delete_object(&bucket, key).await);
+        let gone = matches!(
+            store.head_object(&bucket, key).await.map_err(|e| e.kind()),
+            Err(ErrorKind::NotFound | ErrorKind::Invalid)
+        );
+        out.push(KeyOutcome {
+            put,
+            head,
+            get,
+            listed,
+            delete,
+            gone,
+        });
+    }
+    // Folder markers of other tools (a trailing `/`): never stored by this
+    // crate, but readable and deletable names.
+    assert_eq!(
+        kind_of(
+            store
+                .put_object(&bucket, "marker/", Bytes::new(), &PutOptions::default())
+                .await
+        )
+        .map(|_| ()),
+        Err(ErrorKind::Invalid)
+    );
+    assert_eq!(
+        kind_of(store.get_object(&bucket, "marker/").await),
+        Err(ErrorKind::NotFound)
+    );
+    assert_eq!(
+        kind_of(store.delete_object(&bucket, "marker/").await),
+        Ok(())
+    );
+    let left: Vec<String> = all_pages(store, &bucket, &ListOptions::default())
+        .await
+        .iter()
+        .flat_map(|p| p.objects.iter().map(|o| o.key.clone()))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    store.delete_bucket(&bucket).await.unwrap();
+    out
+}
+
+/// The outcome every backend must give a good key.
+pub fn stored(key: &str) -> KeyOutcome {
+    let body = Bytes::from(format!("body of {key:?}"));
+    KeyOutcome {
+        put: Ok(()),
+        head: Ok(body.len() as u64),
+        get: Ok(body),
+        listed: true,
+        delete: Ok(()),
+        gone: true,
+    }
+}
+
+/// The outcome every backend must give a bad key.
+pub fn refused() -> KeyOutcome {
+    KeyOutcome {
+        put: Err(ErrorKind::Invalid),
+        head: Err(ErrorKind::Invalid),
+        get: Err(ErrorKind::Invalid),
+        listed: false,
+        delete: Err(ErrorKind::Invalid),
+        gone: true,
+    }
+}
+
+/// `key_outcomes` of good then bad keys, checked against what they must be.
+pub async fn key_conformance(store: &dyn ObjectStorage) -> Vec<KeyOutcome> {
+    let good = good_keys();
+    let bad = bad_keys();
+    let mut all = good.clone();
+    all.extend(bad.iter().cloned());
+    let got = key_outcomes(store, &all).await;
+    for (key, outcome) in all.iter().zip(&got) {
+        let want = if good.contains(key) {
+            stored(key)
+        } else {
+            refused()
+        };
+        assert_eq!(outcome, &want, "{} key {key:?}", store.backend());
+    }
+    got
 }
