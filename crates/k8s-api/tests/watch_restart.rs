@@ -15,6 +15,7 @@ use std::time::Duration;
 
 const UPDATES: u64 = 1000;
 const RESTART_AT: u64 = 300;
+const HOLD_AFTER: u64 = 100;
 
 fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -66,8 +67,10 @@ async fn watch_survives_api_server_restart_without_losing_updates() {
     }
 
     // Writer: 1..=1000, each value written until the server acknowledges it.
-    // Past RESTART_AT it slows down until it sees the server go away, so
-    // the restart always lands mid-stream.
+    // Past RESTART_AT it slows down until it sees the server go away, and
+    // past RESTART_AT + HOLD_AFTER it holds, re-sending the value already
+    // written (a no-op patch: no event) until it does — so the restart
+    // lands mid-stream however long `cargo xtask` takes to start it.
     let written = Arc::new(AtomicU64::new(0));
     let restarted = Arc::new(std::sync::atomic::AtomicBool::new(false));
     // The writer's own client does not retry, so it sees the outage.
@@ -81,8 +84,15 @@ async fn watch_survives_api_server_restart_without_losing_updates() {
         tokio::spawn(async move {
             let mut failures = 0u32;
             for i in 1..=UPDATES {
-                if i > RESTART_AT && failures == 0 && !restarted.load(Ordering::SeqCst) {
+                while i > RESTART_AT && failures == 0 && !restarted.load(Ordering::SeqCst) {
                     tokio::time::sleep(Duration::from_millis(20)).await;
+                    if i <= RESTART_AT + HOLD_AFTER {
+                        break;
+                    }
+                    let same = serde_json::json!({"data": {"n": (i - 1).to_string()}});
+                    if cms.merge_patch("counter", &same).await.is_err() {
+                        failures += 1;
+                    }
                 }
                 loop {
                     let patch = serde_json::json!({"data": {"n": i.to_string()}});
