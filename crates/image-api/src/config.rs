@@ -137,7 +137,7 @@ pub struct RegistryConfig {
     /// Extra CA certificate (PEM) to trust, for registries with a private CA.
     pub ca_file: Option<PathBuf>,
     /// Total time in seconds one API call may take, body included (default
-    /// 30). Blob downloads are not bounded by it (they may be large), only by
+    /// 30). All timeouts are clamped to 1 second ..= 1 day. Blob downloads are not bounded by it (they may be large), only by
     /// [`connect_timeout_secs`](Self::connect_timeout_secs) and
     /// [`read_timeout_secs`](Self::read_timeout_secs).
     pub timeout_secs: u64,
@@ -404,7 +404,10 @@ pub struct EngineConfig {
     /// Client certificates for TCP with TLS (needs cargo feature `docker-tls`).
     #[serde(default)]
     pub tls: Option<EngineTls>,
-    /// Request timeout in seconds (default 600: builds and pushes are long).
+    /// Timeout in seconds until the engine starts answering a request (default
+    /// 600: a build answers once the whole context is uploaded); clamped to
+    /// 1 second ..= 1 day. Streamed answers (build output, pushes, logs) are
+    /// not cut off by it.
     #[serde(default = "default_engine_timeout")]
     pub timeout_secs: u64,
 }

@@ -65,7 +65,8 @@ impl DockerEngine {
     /// Builds a client for the engine a config describes (no I/O yet).
     pub fn new(config: &EngineConfig) -> Result<Self> {
         let host = config.resolved_host();
-        let timeout = config.timeout_secs.max(1);
+        // clamped to 1 s ..= 1 day, like the registry clients' timeouts
+        let timeout = config.timeout_secs.clamp(1, 24 * 3600);
         let version = bollard::API_DEFAULT_VERSION;
         let cfg_err = |e: bollard::errors::Error| Error::Config(format!("docker host {host}: {e}"));
         let base = if let Some(tls) = &config.tls {
@@ -170,6 +171,39 @@ fn map_err(operation: &'static str, target: &str, e: bollard::errors::Error) -> 
             source: Some(Box::new(other)),
         },
     }
+}
+
+/// Checks an image name, reference or id the engine API takes as a path
+/// segment (`/images/{name}/json`): the characters of Docker's reference
+/// grammar only (`A-Za-z0-9 . _ - : / @`), and no empty, `.` or `..` path
+/// component — so a caller's string cannot add a query or walk to another
+/// endpoint.
+pub(crate) fn check_image(image: &str) -> Result<()> {
+    let chars_ok = image
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"._-:/@".contains(&b));
+    let parts_ok = image
+        .split('/')
+        .all(|p| !p.is_empty() && p != "." && p != "..");
+    if image.is_empty() || image.len() > 1024 || !chars_ok || !parts_ok {
+        return Err(Error::Invalid(format!("invalid image reference {image:?}")));
+    }
+    Ok(())
+}
+
+/// Checks a container id or name (Docker's rule for names:
+/// `[a-zA-Z0-9][a-zA-Z0-9_.-]*`; ids are hex), which the engine API takes as
+/// a path segment.
+pub(crate) fn check_container(id: &str) -> Result<()> {
+    let mut bytes = id.bytes();
+    let first_ok = bytes.next().is_some_and(|b| b.is_ascii_alphanumeric());
+    let rest_ok = bytes.all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+    if !first_ok || !rest_ok || id.len() > 256 {
+        return Err(Error::Invalid(format!(
+            "invalid container id or name {id:?}"
+        )));
+    }
+    Ok(())
 }
 
 /// Splits `repo:tag` / `repo@digest` into the repository and the tag or
@@ -430,6 +464,7 @@ impl ImageEngine for DockerEngine {
     }
 
     async fn inspect_image(&self, image: &str) -> Result<ImageDetails> {
+        check_image(image)?;
         let docker = self.client().await?;
         let i = docker
             .inspect_image(image)
@@ -554,6 +589,8 @@ impl ImageEngine for DockerEngine {
     }
 
     async fn tag_image(&self, source: &str, target: &str) -> Result<()> {
+        check_image(source)?;
+        check_image(target)?;
         let docker = self.client().await?;
         let (repo, tag, digest) = split_reference(target);
         if digest.is_some() {
@@ -573,6 +610,7 @@ impl ImageEngine for DockerEngine {
     }
 
     async fn remove_image(&self, image: &str, force: bool) -> Result<Vec<String>> {
+        check_image(image)?;
         let docker = self.client().await?;
         let opts = RemoveImageOptionsBuilder::new().force(force).build();
         let items = docker
@@ -667,6 +705,10 @@ impl ImageEngine for DockerEngine {
         let reference = reference.to_string();
         let creds = credentials(auth);
         channel_stream(span("push", &reference), move |tx| async move {
+            if let Err(e) = check_image(&reference) {
+                let _ = tx.send(Err(e)).await;
+                return;
+            }
             let docker = match this.client().await {
                 Ok(d) => d,
                 Err(e) => {
@@ -787,6 +829,7 @@ impl ImageEngine for DockerEngine {
     }
 
     async fn start_container(&self, id: &str) -> Result<()> {
+        check_container(id)?;
         let docker = self.client().await?;
         docker
             .start_container(id, None::<StartContainerOptions>)
@@ -796,6 +839,7 @@ impl ImageEngine for DockerEngine {
     }
 
     async fn wait_container(&self, id: &str) -> Result<i64> {
+        check_container(id)?;
         let docker = self.client().await?;
         let mut stream = docker.wait_container(id, None::<WaitContainerOptions>);
         let mut code = None;
@@ -821,6 +865,10 @@ impl ImageEngine for DockerEngine {
         let id = id.to_string();
         let options = options.clone();
         channel_stream(span("container_logs", &id), move |tx| async move {
+            if let Err(e) = check_container(&id) {
+                let _ = tx.send(Err(e)).await;
+                return;
+            }
             let docker = match this.client().await {
                 Ok(d) => d,
                 Err(e) => {
@@ -857,6 +905,7 @@ impl ImageEngine for DockerEngine {
     }
 
     async fn remove_container(&self, id: &str, force: bool) -> Result<()> {
+        check_container(id)?;
         let docker = self.client().await?;
         let opts = RemoveContainerOptionsBuilder::new()
             .force(force)
@@ -915,6 +964,51 @@ mod tests {
             split_reference("h:1/a@sha256:00"),
             ("h:1/a", None, Some("sha256:00"))
         );
+    }
+
+    #[test]
+    fn engine_path_parameters_are_checked() {
+        for ok in [
+            "busybox",
+            "127.0.0.1:5000/kubepkg-it/app:v1",
+            "h:1/a@sha256:00ab",
+            "sha256:0123abcd",
+            "Registry.Example.com/A_b-c.d",
+        ] {
+            assert!(check_image(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "../containers/json",
+            "a/../../b",
+            "a?x=1",
+            "a#b",
+            "a%2f..",
+            "/abs",
+            "a//b",
+            "a/",
+            "a b",
+        ] {
+            assert_eq!(
+                check_image(bad).unwrap_err().kind(),
+                kubepkg_util::ErrorKind::Invalid,
+                "{bad}"
+            );
+        }
+        assert!(check_container("0123abcdef").is_ok());
+        assert!(check_container("my_app.1-x").is_ok());
+        for bad in [
+            "",
+            "..",
+            "../images/x",
+            "a/b",
+            "a?force=1",
+            "-a",
+            ".a",
+            "a b",
+        ] {
+            assert!(check_container(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -27,6 +27,14 @@ pub(crate) const MAX_ERROR_BODY_BYTES: u64 = 64 << 10;
 /// The longest `Retry-After` waited for; a longer one ends the retries (the
 /// error carries the server's figure for the caller to act on).
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+/// Configured timeouts are clamped to `1 s ..= 1 day` (reqwest panics on
+/// a read timeout too large to add to an `Instant`).
+const MAX_TIMEOUT_SECS: u64 = 24 * 3600;
+
+/// A configured timeout in seconds, clamped to `1 ..= MAX_TIMEOUT_SECS`.
+fn timeout(secs: u64) -> Duration {
+    Duration::from_secs(secs.clamp(1, MAX_TIMEOUT_SECS))
+}
 
 /// The shared HTTP client of one registry config.
 #[derive(Clone)]
@@ -55,8 +63,8 @@ impl HttpClient {
     pub(crate) fn new(config: &RegistryConfig, backend: &'static str) -> Result<Self> {
         let mut b = reqwest::Client::builder()
             .user_agent(concat!("kubepkg-image-api/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(config.connect_timeout_secs.max(1)))
-            .read_timeout(Duration::from_secs(config.read_timeout_secs.max(1)))
+            .connect_timeout(timeout(config.connect_timeout_secs))
+            .read_timeout(timeout(config.read_timeout_secs))
             .pool_max_idle_per_host(64);
         if config.allow_http {
             tracing::warn!(
@@ -91,7 +99,7 @@ impl HttpClient {
         });
         Ok(HttpClient {
             client,
-            api_timeout: Duration::from_secs(config.timeout_secs.max(1)),
+            api_timeout: timeout(config.timeout_secs),
             retry,
         })
     }

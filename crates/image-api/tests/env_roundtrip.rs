@@ -586,4 +586,15 @@ async fn large_contexts_build_and_logs_stream() {
         .await
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+
+    // names that would be URL syntax in the engine API are refused up front
+    for bad in ["../containers/json", "busybox?x=1"] {
+        let e = engine.inspect_image(bad).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Invalid, "{bad}: {e}");
+    }
+    let e = engine
+        .remove_container("../images/busybox", true)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Invalid, "{e}");
 }

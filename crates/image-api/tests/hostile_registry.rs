@@ -375,3 +375,21 @@ async fn oversized_and_endless_bodies_are_refused_not_buffered() {
     assert_eq!(e.status(), Some(500));
     assert!(e.to_string().len() < 2000, "{}", e.to_string().len());
 }
+
+#[tokio::test]
+async fn absurd_timeouts_and_retry_counts_do_not_panic() {
+    let server = Server::start(|req| match req.path() {
+        "/v2/" => Response::json(200, json!({})),
+        _ => Response::json(200, json!({"name": "r", "tags": ["x"]})),
+    })
+    .await;
+    let mut cfg = RegistryConfig::new(server.url.clone())
+        .allow_http(true)
+        .timeout_secs(u64::MAX)
+        .read_timeout_secs(u64::MAX)
+        .max_retries(u32::MAX);
+    cfg.connect_timeout_secs = u64::MAX;
+    cfg.concurrency = usize::MAX;
+    let reg = connect_registry(&cfg).unwrap();
+    assert_eq!(reg.list_tags("r").await.unwrap(), ["x"]);
+}
