@@ -210,6 +210,8 @@ impl Store {
     /// A URL that does not parse is an [`Error::Config`] naming `store.url`
     /// (the message never repeats the password); a database that cannot be
     /// reached is an [`Error::Store`] of kind Unavailable.
+    #[tracing::instrument(level = "debug", name = "store", skip_all,
+        fields(backend = url_backend(url), operation = "open", target = %url_target(url)))]
     pub async fn open_with(url: &str, keys: Keyring, opts: StoreOptions) -> Result<Store> {
         if opts.max_connections == 0 {
             return Err(Error::config("store.max_connections", "must be at least 1"));
@@ -240,7 +242,7 @@ impl Store {
             }),
         };
         store.migrate().await?;
-        tracing::debug!(backend = store.backend().as_str(), url = %store.inner.shown_url, "store opened");
+        tracing::debug!("store opened");
         Ok(store)
     }
 
@@ -295,11 +297,41 @@ impl Store {
     /// Closes the pool: waits for calls in progress, then closes every
     /// connection. Later calls fail as Unavailable. An in-memory SQLite
     /// database is gone afterwards.
+    #[tracing::instrument(level = "debug", name = "store", skip_all,
+        fields(backend = %self.backend(), operation = "close", target = %self.inner.shown_url))]
     pub async fn close(&self) {
         match &self.inner.pool {
             Pool::Sqlite(pool) => pool.close().await,
             Pool::Postgres(pool) => pool.close().await,
         }
+    }
+}
+
+/// The backend a URL names, for the span of [`Store::open_with`].
+fn url_backend(url: &str) -> &'static str {
+    if url.starts_with("sqlite:") {
+        Backend::Sqlite.as_str()
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Backend::Postgres.as_str()
+    } else {
+        "unknown"
+    }
+}
+
+/// A store URL as spans show it: without a password or query parameters
+/// (either may carry one), and nothing of a URL that is not a store URL.
+fn url_target(url: &str) -> String {
+    match url_backend(url) {
+        "sqlite" => url.to_owned(),
+        "postgres" => match url::Url::parse(url) {
+            Ok(mut parsed) => {
+                let _ = parsed.set_password(None);
+                parsed.set_query(None);
+                parsed.to_string()
+            }
+            Err(_) => "postgres://(malformed)".to_owned(),
+        },
+        _ => "(not a store URL)".to_owned(),
     }
 }
 
@@ -600,6 +632,17 @@ mod tests {
             assert_eq!(tls_policy(Some(weak), true), TlsPolicy::AsGiven);
         }
         assert_eq!(tls_policy(None, true), TlsPolicy::AsGiven);
+    }
+
+    #[test]
+    fn span_targets_hide_passwords() {
+        assert_eq!(
+            url_target("postgres://u:pw@db:5432/k?password=pw2&sslmode=require"),
+            "postgres://u@db:5432/k"
+        );
+        assert_eq!(url_target("sqlite::memory:"), "sqlite::memory:");
+        assert!(!url_target("mysql://root:pw@h/db").contains("pw"));
+        assert!(!url_target("postgres://u:pw@[bad/db").contains("pw"));
     }
 
     #[test]
