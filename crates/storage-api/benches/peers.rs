@@ -6,14 +6,20 @@
 //!   `benches/peers/mc/build.sh`);
 //! - `small`: 10,000 × 4 KiB objects put with bounded concurrency, kubepkg vs
 //!   `mc mirror` (which sizes its own worker pool);
-//! - `mq`: 100,000 persistent messages published with confirms (same confirm
-//!   window), then consumed with the same prefetch, kubepkg vs RabbitMQ
-//!   PerfTest (`benches/peers/perftest/run.sh`).
+//! - `mq`: 100,000 persistent messages published with confirms over the same
+//!   number of confirm channels on one connection (`KUBEPKG_BENCH_CHANNELS`,
+//!   default 4: kubepkg's `publish_channels`, PerfTest's `-X`, one producer
+//!   per channel) with the same confirm window in total (split evenly over
+//!   the channels), then consumed by one consumer with the same prefetch,
+//!   kubepkg vs RabbitMQ PerfTest (`benches/peers/perftest/run.sh`).
 //!
-//! Each prints `kubepkg: X/s  peer: Y/s  ratio: Z` and `RESULT id value /s`
-//! lines. Sizes: `KUBEPKG_BENCH_BIG_MIB` (1024), `KUBEPKG_BENCH_SMALL_COUNT`
-//! (10000), `KUBEPKG_BENCH_CONCURRENCY` (32), `KUBEPKG_BENCH_MESSAGES`
-//! (100000), `KUBEPKG_BENCH_MSG_SIZE` (1024), `KUBEPKG_BENCH_CONFIRM` (128);
+//! Every part runs `KUBEPKG_BENCH_ROUNDS` rounds (default 3), kubepkg and
+//! the peer taking turns going first, and prints `RESULT <id>/kubepkg
+//! <value> /s` and `RESULT <id>/<peer> <value> /s` per round, then
+//! `kubepkg: X/s  peer: Y/s  ratio: Z` with the medians. Sizes:
+//! `KUBEPKG_BENCH_BIG_MIB` (1024), `KUBEPKG_BENCH_SMALL_COUNT` (10000),
+//! `KUBEPKG_BENCH_CONCURRENCY` (32), `KUBEPKG_BENCH_MESSAGES` (100000),
+//! `KUBEPKG_BENCH_MSG_SIZE` (1024), `KUBEPKG_BENCH_CONFIRM` (128);
 //! `KUBEPKG_BENCH_ONLY=big,small,mq` picks parts.
 //!
 //! ```text
@@ -46,11 +52,43 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn report(what: &str, id: &str, ours: f64, peer: f64, unit: &str) {
+/// The rounds and the side that goes first in each.
+struct Rounds {
+    n: usize,
+    shift: usize,
+}
+
+impl Rounds {
+    fn from_env() -> Self {
+        Rounds {
+            n: env_usize("KUBEPKG_BENCH_ROUNDS", 3).max(1),
+            // The runner's run number, so repeated runs do not always start
+            // with the same side.
+            shift: env_usize("KUBEPKG_BENCH_ROUND", 0),
+        }
+    }
+
+    fn ours_first(&self, round: usize) -> bool {
+        (round + self.shift).is_multiple_of(2)
+    }
+}
+
+/// One round's rates.
+fn sample(id: &str, peer: &str, ours: f64, theirs: f64) {
     println!("RESULT {id}/kubepkg {ours:.1} /s");
-    println!("RESULT {id}/peer {peer:.1} /s");
+    println!("RESULT {id}/{peer} {theirs:.1} /s");
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+fn report(what: &str, ours: Vec<f64>, peer: Vec<f64>, unit: &str) {
+    let n = ours.len();
+    let (ours, peer) = (median(ours), median(peer));
     println!(
-        "{what}: kubepkg: {ours:.1} {unit}/s  peer: {peer:.1} {unit}/s  ratio: {:.2}",
+        "{what}: kubepkg: {ours:.1} {unit}/s  peer: {peer:.1} {unit}/s  ratio: {:.2} (median of {n})",
         ours / peer
     );
 }
@@ -179,76 +217,103 @@ fn file_stream(path: PathBuf) -> ByteStream {
     .boxed()
 }
 
-async fn bench_big(store: &MinioStorage, mc: &Mc, bucket: &str, dir: &Path) {
+async fn bench_big(store: &MinioStorage, mc: &Mc, bucket: &str, dir: &Path, rounds: &Rounds) {
     let mib = env_usize("KUBEPKG_BENCH_BIG_MIB", 1024);
     let len = mib * 1024 * 1024;
     let src = dir.join("big.bin");
     write_random_file(&src, len);
     let mb = len as f64 / 1e6;
-
-    // Upload.
-    let started = Instant::now();
-    let r = store
-        .put_stream(
-            bucket,
-            "big-kubepkg",
-            file_stream(src.clone()),
-            &PutOptions::default(),
-        )
-        .await
-        .expect("upload");
-    let ours_up = mb / started.elapsed().as_secs_f64();
-    assert_eq!(r.size as usize, len);
-    let peer_up = mb
-        / mc.run(&[
-            "cp",
-            src.to_str().unwrap_or_default(),
-            &format!("bench/{bucket}/big-mc"),
-        ])
-        .as_secs_f64();
-    report(
-        &format!("upload {mib} MiB"),
-        "storage/upload_big",
-        ours_up,
-        peer_up,
-        "MB",
-    );
-
-    // Download to a file.
     let out = dir.join("big.down");
-    let started = Instant::now();
-    let mut body = store
-        .get_stream(bucket, "big-kubepkg", None)
-        .await
-        .expect("get")
-        .body;
-    let mut f = tokio::fs::File::create(&out).await.expect("create");
-    while let Some(c) = body.next().await {
-        f.write_all(&c.expect("chunk")).await.expect("write");
+
+    let ours_up = || async {
+        let started = Instant::now();
+        let r = store
+            .put_stream(
+                bucket,
+                "big-kubepkg",
+                file_stream(src.clone()),
+                &PutOptions::default(),
+            )
+            .await
+            .expect("upload");
+        assert_eq!(r.size as usize, len);
+        mb / started.elapsed().as_secs_f64()
+    };
+    let mc_up = || {
+        mb / mc
+            .run(&[
+                "cp",
+                src.to_str().unwrap_or_default(),
+                &format!("bench/{bucket}/big-mc"),
+            ])
+            .as_secs_f64()
+    };
+    let ours_down = || async {
+        let started = Instant::now();
+        let mut body = store
+            .get_stream(bucket, "big-kubepkg", None)
+            .await
+            .expect("get")
+            .body;
+        let mut f = tokio::fs::File::create(&out).await.expect("create");
+        while let Some(c) = body.next().await {
+            f.write_all(&c.expect("chunk")).await.expect("write");
+        }
+        f.flush().await.expect("flush");
+        drop(f);
+        let rate = mb / started.elapsed().as_secs_f64();
+        assert_eq!(
+            std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0) as usize,
+            len
+        );
+        std::fs::remove_file(&out).ok();
+        rate
+    };
+    let mc_down = || {
+        let rate = mb
+            / mc.run(&[
+                "cp",
+                &format!("bench/{bucket}/big-mc"),
+                out.to_str().unwrap_or_default(),
+            ])
+            .as_secs_f64();
+        assert_eq!(
+            std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0) as usize,
+            len
+        );
+        std::fs::remove_file(&out).ok();
+        rate
+    };
+
+    let (mut up, mut up_mc, mut down, mut down_mc) = (vec![], vec![], vec![], vec![]);
+    for round in 0..rounds.n {
+        let (o, p) = if rounds.ours_first(round) {
+            let o = ours_up().await;
+            (o, mc_up())
+        } else {
+            let p = mc_up();
+            (ours_up().await, p)
+        };
+        sample("storage/upload_big", "mc", o, p);
+        up.push(o);
+        up_mc.push(p);
+        let (o, p) = if rounds.ours_first(round) {
+            let o = ours_down().await;
+            (o, mc_down())
+        } else {
+            let p = mc_down();
+            (ours_down().await, p)
+        };
+        sample("storage/download_big", "mc", o, p);
+        down.push(o);
+        down_mc.push(p);
+        eprintln!(
+            "big round {round}: up {:.0} vs {:.0} MB/s, down {:.0} vs {:.0} MB/s",
+            up[round], up_mc[round], down[round], down_mc[round]
+        );
     }
-    f.flush().await.expect("flush");
-    drop(f);
-    let ours_down = mb / started.elapsed().as_secs_f64();
-    assert_eq!(
-        std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0) as usize,
-        len
-    );
-    std::fs::remove_file(&out).ok();
-    let peer_down = mb
-        / mc.run(&[
-            "cp",
-            &format!("bench/{bucket}/big-mc"),
-            out.to_str().unwrap_or_default(),
-        ])
-        .as_secs_f64();
-    std::fs::remove_file(&out).ok();
-    report(
-        &format!("download {mib} MiB"),
-        "storage/download_big",
-        ours_down,
-        peer_down,
-        "MB",
-    );
+    report(&format!("upload {mib} MiB"), up, up_mc, "MB");
+    report(&format!("download {mib} MiB"), down, down_mc, "MB");
     std::fs::remove_file(&src).ok();
     store
         .delete_objects(bucket, &["big-kubepkg".to_owned(), "big-mc".to_owned()])
@@ -256,7 +321,21 @@ async fn bench_big(store: &MinioStorage, mc: &Mc, bucket: &str, dir: &Path) {
         .expect("cleanup");
 }
 
-async fn bench_small(store: &MinioStorage, mc: &Mc, bucket: &str, dir: &Path) {
+async fn delete_prefix(store: &MinioStorage, bucket: &str, prefix: &str) {
+    let keys: Vec<String> = store
+        .list_objects(
+            bucket,
+            &kubepkg_storage_api::object::ListOptions::prefix(prefix),
+        )
+        .map_ok(|p| futures::stream::iter(p.objects.into_iter().map(|o| Ok::<_, Error>(o.key))))
+        .try_flatten()
+        .try_collect()
+        .await
+        .expect("list");
+    store.delete_objects(bucket, &keys).await.expect("delete");
+}
+
+async fn bench_small(store: &MinioStorage, mc: &Mc, bucket: &str, dir: &Path, rounds: &Rounds) {
     let count = env_usize("KUBEPKG_BENCH_SMALL_COUNT", 10_000);
     let conc = env_usize("KUBEPKG_BENCH_CONCURRENCY", 32);
     let src = dir.join("small");
@@ -266,68 +345,75 @@ async fn bench_small(store: &MinioStorage, mc: &Mc, bucket: &str, dir: &Path) {
         data[..8].copy_from_slice(&(i as u64).to_le_bytes());
         std::fs::write(src.join(format!("obj-{i:06}")), data).expect("write");
     }
-    let started = Instant::now();
-    let store_ref = &store;
-    futures::stream::iter(0..count)
-        .map(|i| {
-            let path = src.join(format!("obj-{i:06}"));
-            async move {
-                let data = tokio::fs::read(&path)
-                    .await
-                    .map_err(|e| Error::io("read", e))?;
-                store_ref
-                    .put_object(
-                        bucket,
-                        &format!("small-kubepkg/obj-{i:06}"),
-                        data.into(),
-                        &PutOptions::default(),
-                    )
-                    .await
-            }
-        })
-        .buffer_unordered(conc)
-        .try_for_each(|_| async { Ok(()) })
-        .await
-        .expect("small puts");
-    let ours = count as f64 / started.elapsed().as_secs_f64();
-    // mc mirror picks its own number of parallel workers.
-    let peer = count as f64
-        / mc.run(&[
-            "mirror",
-            src.to_str().unwrap_or_default(),
-            &format!("bench/{bucket}/small-mc"),
-        ])
-        .as_secs_f64();
+    let ours = |round: usize| {
+        let src = &src;
+        async move {
+            let started = Instant::now();
+            futures::stream::iter(0..count)
+                .map(|i| {
+                    let path = src.join(format!("obj-{i:06}"));
+                    async move {
+                        let data = tokio::fs::read(&path)
+                            .await
+                            .map_err(|e| Error::io("read", e))?;
+                        store
+                            .put_object(
+                                bucket,
+                                &format!("small-kubepkg-{round}/obj-{i:06}"),
+                                data.into(),
+                                &PutOptions::default(),
+                            )
+                            .await
+                    }
+                })
+                .buffer_unordered(conc)
+                .try_for_each(|_| async { Ok(()) })
+                .await
+                .expect("small puts");
+            count as f64 / started.elapsed().as_secs_f64()
+        }
+    };
+    // mc mirror picks its own number of parallel workers; a fresh prefix
+    // each round, so it has everything to copy.
+    let peer = |round: usize| {
+        count as f64
+            / mc.run(&[
+                "mirror",
+                src.to_str().unwrap_or_default(),
+                &format!("bench/{bucket}/small-mc-{round}"),
+            ])
+            .as_secs_f64()
+    };
+    let (mut o_all, mut p_all) = (vec![], vec![]);
+    for round in 0..rounds.n {
+        let (o, p) = if rounds.ours_first(round) {
+            let o = ours(round).await;
+            (o, peer(round))
+        } else {
+            let p = peer(round);
+            (ours(round).await, p)
+        };
+        sample("storage/small_puts", "mc", o, p);
+        o_all.push(o);
+        p_all.push(p);
+        for prefix in [
+            format!("small-kubepkg-{round}/"),
+            format!("small-mc-{round}/"),
+        ] {
+            delete_prefix(store, bucket, &prefix).await;
+        }
+    }
     report(
         &format!("{count} x 4 KiB puts, {conc} in flight"),
-        "storage/small_puts",
-        ours,
-        peer,
+        o_all,
+        p_all,
         "objects",
     );
-    // Clean up both prefixes.
-    for prefix in ["small-kubepkg/", "small-mc/"] {
-        let keys: Vec<String> = store
-            .list_objects(
-                bucket,
-                &kubepkg_storage_api::object::ListOptions::prefix(prefix),
-            )
-            .map_ok(|p| futures::stream::iter(p.objects.into_iter().map(|o| Ok::<_, Error>(o.key))))
-            .try_flatten()
-            .try_collect()
-            .await
-            .expect("list");
-        store.delete_objects(bucket, &keys).await.expect("delete");
-    }
     std::fs::remove_dir_all(&src).ok();
 }
 
-async fn bench_mq() {
-    let r = kubepkg_testenv::rabbitmq();
-    let n = env_usize("KUBEPKG_BENCH_MESSAGES", 100_000);
-    let size = env_usize("KUBEPKG_BENCH_MSG_SIZE", 1024);
-    let window = env_usize("KUBEPKG_BENCH_CONFIRM", 128);
-    let mq = Arc::new(AmqpQueue::new(&AmqpConfig::new(r.url.clone())).expect("amqp"));
+/// kubepkg's side of one mq round: publish `n`, then consume them.
+async fn mq_ours(mq: &Arc<AmqpQueue>, n: usize, size: usize, window: usize) -> (f64, f64) {
     let queue = kubepkg_testenv::unique_name("bench");
     mq.declare_queue(&QueueSpec::new(&queue))
         .await
@@ -345,7 +431,7 @@ async fn bench_mq() {
         .try_for_each(|_| async { Ok(()) })
         .await
         .expect("publish");
-    let ours_pub = n as f64 / started.elapsed().as_secs_f64();
+    let publish = n as f64 / started.elapsed().as_secs_f64();
     let started = Instant::now();
     let mut c = mq
         .consume(&queue, &ConsumeOptions::prefetch(window as u16))
@@ -355,12 +441,23 @@ async fn bench_mq() {
         let d = c.next().await.expect("delivery").expect("delivery");
         d.ack().await.expect("ack");
     }
-    let ours_con = n as f64 / started.elapsed().as_secs_f64();
+    let consume = n as f64 / started.elapsed().as_secs_f64();
     drop(c);
     mq.delete_queue(&queue).await.expect("delete");
+    (publish, consume)
+}
 
+/// PerfTest's side: the same counts over the same number of channels.
+async fn mq_perftest(
+    mq: &Arc<AmqpQueue>,
+    n: usize,
+    size: usize,
+    window: usize,
+    channels: usize,
+) -> (f64, f64) {
+    let r = kubepkg_testenv::rabbitmq();
     let peer_queue = kubepkg_testenv::unique_name("perftest");
-    let out = Command::new("bash")
+    let out = tokio::process::Command::new("bash")
         .arg(root().join("benches/peers/perftest/run.sh"))
         .args([
             &r.url,
@@ -369,8 +466,10 @@ async fn bench_mq() {
             &window.to_string(),
             &window.to_string(),
             &peer_queue,
+            &channels.to_string(),
         ])
         .output()
+        .await
         .expect("running perftest");
     mq.delete_queue(&peer_queue)
         .await
@@ -387,18 +486,53 @@ async fn bench_mq() {
             .and_then(|v| v.split_whitespace().next()?.parse().ok())
             .unwrap_or(f64::NAN)
     };
+    (get("perftest/publish"), get("perftest/consume"))
+}
+
+async fn bench_mq(rounds: &Rounds) {
+    let r = kubepkg_testenv::rabbitmq();
+    let n = env_usize("KUBEPKG_BENCH_MESSAGES", 100_000);
+    let size = env_usize("KUBEPKG_BENCH_MSG_SIZE", 1024);
+    let window = env_usize("KUBEPKG_BENCH_CONFIRM", 128);
+    let channels = env_usize("KUBEPKG_BENCH_CHANNELS", 4).max(1);
+    // Whole messages and whole windows per channel on both sides.
+    let n = n / channels * channels;
+    let window = (window / channels).max(1) * channels;
+    let mq = Arc::new(
+        AmqpQueue::new(&AmqpConfig {
+            publish_channels: channels,
+            ..AmqpConfig::new(r.url.clone())
+        })
+        .expect("amqp"),
+    );
+    let (mut pubs, mut cons, mut ppubs, mut pcons) = (vec![], vec![], vec![], vec![]);
+    for round in 0..rounds.n {
+        let ((op, oc), (pp, pc)) = if rounds.ours_first(round) {
+            let o = mq_ours(&mq, n, size, window).await;
+            (o, mq_perftest(&mq, n, size, window, channels).await)
+        } else {
+            let p = mq_perftest(&mq, n, size, window, channels).await;
+            (mq_ours(&mq, n, size, window).await, p)
+        };
+        sample("mq/publish", "perftest", op, pp);
+        sample("mq/consume", "perftest", oc, pc);
+        pubs.push(op);
+        cons.push(oc);
+        ppubs.push(pp);
+        pcons.push(pc);
+    }
     report(
-        &format!("publish {n} x {size} B persistent, confirm window {window}"),
-        "mq/publish",
-        ours_pub,
-        get("perftest/publish"),
+        &format!(
+            "publish {n} x {size} B persistent, {channels} confirm channels, {window} unconfirmed in total"
+        ),
+        pubs,
+        ppubs,
         "msg",
     );
     report(
-        &format!("consume {n} x {size} B, prefetch {window}"),
-        "mq/consume",
-        ours_con,
-        get("perftest/consume"),
+        &format!("consume {n} x {size} B, one consumer, prefetch {window}"),
+        cons,
+        pcons,
         "msg",
     );
 }
@@ -410,6 +544,7 @@ fn main() {
         return;
     }
     let only = std::env::var("KUBEPKG_BENCH_ONLY").unwrap_or_else(|_| "big,small,mq".into());
+    let rounds = Rounds::from_env();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -422,15 +557,15 @@ fn main() {
             store.create_bucket(&bucket).await.expect("bucket");
             let dir = tempfile::tempdir().expect("tempdir");
             if only.contains("big") {
-                bench_big(&store, &mc, &bucket, dir.path()).await;
+                bench_big(&store, &mc, &bucket, dir.path(), &rounds).await;
             }
             if only.contains("small") {
-                bench_small(&store, &mc, &bucket, dir.path()).await;
+                bench_small(&store, &mc, &bucket, dir.path(), &rounds).await;
             }
             store.delete_bucket(&bucket).await.expect("delete bucket");
         }
         if only.contains("mq") {
-            bench_mq().await;
+            bench_mq(&rounds).await;
         }
     });
 }

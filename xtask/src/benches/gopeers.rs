@@ -16,6 +16,18 @@ pub struct GoPeer {
     pub dir: &'static str,
 }
 
+/// go-containerregistry used as a library: the registry-tags peer.
+pub const GGCR_TAGS: GoPeer = GoPeer {
+    name: "ggcr-tags",
+    dir: "benches/peers/ggcr-tags",
+};
+
+/// client-go programs for the Kubernetes benchmarks (list, apply, fan-out).
+pub const CLIENT_GO: GoPeer = GoPeer {
+    name: "client-go",
+    dir: "benches/peers/client-go",
+};
+
 impl GoPeer {
     /// The environment variable a bench binary reads the path from.
     pub fn env_var(&self) -> String {
