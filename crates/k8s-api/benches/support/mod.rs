@@ -231,3 +231,50 @@ pub fn control_plane_cpu() -> Option<f64> {
 pub fn own_cpu() -> f64 {
     process_cpu("self").unwrap_or(0.0)
 }
+
+/// A Go peer program of `benches/peers/<dir>`: the binary `cargo xtask
+/// bench` built (`KUBEPKG_PEER_<NAME>`), else `go build` into
+/// `~/.cache/kubepkg/bin/peer-<name>-local/` (Go's build cache makes a
+/// repeated build quick). Nothing is written into the repository.
+pub fn go_peer(name: &str) -> PathBuf {
+    let var = format!("KUBEPKG_PEER_{}", name.to_uppercase().replace('-', "_"));
+    if let Some(p) = std::env::var_os(&var) {
+        return PathBuf::from(p);
+    }
+    let cache = std::env::var_os("KUBEPKG_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/tmp".into()))
+                .join(".cache/kubepkg")
+        });
+    let bin = cache
+        .join("bin")
+        .join(format!("peer-{name}-local"))
+        .join(name);
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../benches/peers")
+        .join(name);
+    let out = Command::new("go")
+        .current_dir(&dir)
+        .env("GOTOOLCHAIN", "local")
+        .env("GOFLAGS", "-mod=readonly")
+        .env("CGO_ENABLED", "0")
+        .args(["build", "-trimpath", "-o"])
+        .arg(&bin)
+        .arg(".")
+        .output()
+        .unwrap_or_else(|e| panic!("building the Go peer {name} (is `go` on PATH?): {e}"));
+    assert!(
+        out.status.success(),
+        "building the Go peer {name} in {}: {}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    bin
+}
+
+/// The runner's run number (`KUBEPKG_BENCH_ROUND`), to shift which side
+/// goes first so repeated runs do not always start with the same one.
+pub fn round_shift() -> usize {
+    size("KUBEPKG_BENCH_ROUND", 0)
+}
