@@ -1,16 +1,23 @@
-//! Listing the tags of many repositories in the local registry:
-//! kubepkg (one client, concurrent requests) vs `crane ls` run once per
-//! repository (go-containerregistry's CLI; build it with
-//! `benches/peers/crane/build.sh`).
+//! Listing the tags of many repositories in the local registry, kubepkg
+//! (one client, `KUBEPKG_BENCH_CONCURRENCY` requests in flight, timed in
+//! this warm process) vs:
 //!
-//! Prints `RESULT registry_tags/kubepkg <ns> ns` and `RESULT
-//! registry_tags/crane_cli <ns> ns` per round (the sides take turns going
-//! first), then `kubepkg: X  peer: Y  ratio: Z` with the medians, Z = peer
-//! time / kubepkg time (target ≥ 3). Knobs (environment):
+//! - go-containerregistry used as a library with the same concurrency, a
+//!   fresh client per round like kubepkg's, timed inside its own process
+//!   (`benches/peers/ggcr-tags`; the like-for-like figure);
+//! - `crane ls` run once per repository (go-containerregistry's CLI: a
+//!   process launch and a new connection per repository; build it with
+//!   `benches/peers/crane/build.sh`), the second, labelled figure.
+//!
+//! Prints `RESULT registry_tags/{kubepkg,ggcr,crane_cli} <ns> ns` per round
+//! (the order of the three reversed every other round), then the medians.
+//! Knobs (environment):
 //! - `KUBEPKG_BENCH_REPOS` repositories (default 200),
 //! - `KUBEPKG_BENCH_ITERS` timed rounds per side, median reported (default 3),
 //! - `KUBEPKG_BENCH_CONCURRENCY` kubepkg's requests in flight (default 32),
-//! - `CRANE` path of the crane binary (default: what build.sh prints).
+//! - `CRANE` path of the crane binary (default: what build.sh prints),
+//! - `KUBEPKG_PEER_GGCR_TAGS` path of the ggcr-tags peer (default: `go
+//!   build` into `~/.cache/kubepkg/bin/peer-ggcr-tags-local/`).
 //!
 //! Needs the local environment (`cargo xtask env up`). The repositories
 //! `kubepkg-bench/tags-<i>` are created on first run and kept.
@@ -32,6 +39,40 @@ fn env_usize(name: &str, default: usize) -> usize {
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
+}
+
+/// The ggcr-tags peer: the binary `cargo xtask bench` built, else a `go
+/// build` into the cache (Go's build cache makes a repeat quick).
+fn ggcr_path() -> std::path::PathBuf {
+    if let Some(p) = std::env::var_os("KUBEPKG_PEER_GGCR_TAGS") {
+        return p.into();
+    }
+    let cache = std::env::var_os("KUBEPKG_CACHE")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/tmp".into()))
+                .join(".cache/kubepkg")
+        });
+    let bin = cache.join("bin/peer-ggcr-tags-local/ggcr-tags");
+    let out = Command::new("go")
+        .current_dir(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../benches/peers/ggcr-tags"
+        ))
+        .env("GOTOOLCHAIN", "local")
+        .env("GOFLAGS", "-mod=readonly")
+        .env("CGO_ENABLED", "0")
+        .args(["build", "-trimpath", "-o"])
+        .arg(&bin)
+        .arg(".")
+        .output()
+        .expect("run go build for benches/peers/ggcr-tags");
+    assert!(
+        out.status.success(),
+        "building ggcr-tags failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    bin
 }
 
 fn crane_path() -> String {
@@ -193,6 +234,36 @@ fn main() {
         assert!(results.iter().all(|tags| tags == &["v1".to_string()]));
         t
     };
+    let ggcr = ggcr_path();
+    let run_ggcr = || {
+        let out = Command::new(&ggcr)
+            .args([
+                "-registry",
+                &reg.host,
+                "-user",
+                &reg.username,
+                "-count",
+                &n.to_string(),
+                "-concurrency",
+                &concurrency.to_string(),
+                "-insecure",
+            ])
+            .env("REGISTRY_PASSWORD", &reg.password)
+            .output()
+            .expect("run ggcr-tags");
+        assert!(
+            out.status.success(),
+            "ggcr-tags: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        let ns: f64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("RESULT registry_tags/ggcr "))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .expect("ggcr-tags printed its time");
+        Duration::from_nanos(ns as u64)
+    };
     let run_crane = || {
         let start = Instant::now();
         for r in &repos {
@@ -211,42 +282,43 @@ fn main() {
         start.elapsed()
     };
 
-    let mut ours = Vec::new();
-    let mut theirs = Vec::new();
+    let (mut ours, mut lib, mut cli) = (Vec::new(), Vec::new(), Vec::new());
     // The runner's run number shifts the alternation of who goes first.
     let shift = env_usize("KUBEPKG_BENCH_ROUND", 0);
     for round in 0..iters {
-        let (t, t2) = if (round + shift).is_multiple_of(2) {
-            let t = run_ours();
-            (t, run_crane())
-        } else {
-            let t2 = run_crane();
-            (run_ours(), t2)
-        };
-        println!(
-            "RESULT registry_tags/kubepkg {:.0} ns",
-            t.as_secs_f64() * 1e9
-        );
-        println!(
-            "RESULT registry_tags/crane_cli {:.0} ns",
-            t2.as_secs_f64() * 1e9
-        );
-        ours.push(t);
-        theirs.push(t2);
-        eprintln!(
-            "round {round}: kubepkg {:.3}s, crane {:.3}s",
-            t.as_secs_f64(),
-            t2.as_secs_f64()
-        );
+        let mut order = ["kubepkg", "ggcr", "crane_cli"];
+        if (round + shift) % 2 == 1 {
+            order.reverse();
+        }
+        for who in order {
+            let t = match who {
+                "kubepkg" => run_ours(),
+                "ggcr" => run_ggcr(),
+                _ => run_crane(),
+            };
+            println!("RESULT registry_tags/{who} {:.0} ns", t.as_secs_f64() * 1e9);
+            eprintln!("round {round}: {who} {:.3}s", t.as_secs_f64());
+            match who {
+                "kubepkg" => ours.push(t),
+                "ggcr" => lib.push(t),
+                _ => cli.push(t),
+            }
+        }
     }
-    let (k, p) = (median(ours), median(theirs));
+    let (k, g, c) = (median(ours), median(lib), median(cli));
     println!(
-        "# list tags of {n} repositories (kubepkg concurrency {concurrency}) vs `crane ls` per repository"
+        "# list tags of {n} repositories, {concurrency} in flight: kubepkg vs go-containerregistry (library), and vs `crane ls` per repository"
     );
     println!(
-        "kubepkg: {:.3}s  peer: {:.3}s  ratio: {:.2}",
+        "kubepkg: {:.3}s  ggcr: {:.3}s  ratio: {:.2} (kubepkg / ggcr, target <= 1)",
         k.as_secs_f64(),
-        p.as_secs_f64(),
-        p.as_secs_f64() / k.as_secs_f64()
+        g.as_secs_f64(),
+        k.as_secs_f64() / g.as_secs_f64()
+    );
+    println!(
+        "kubepkg: {:.3}s  crane ls x {n}: {:.3}s  speed-up: {:.2}x (target >= 3)",
+        k.as_secs_f64(),
+        c.as_secs_f64(),
+        c.as_secs_f64() / k.as_secs_f64()
     );
 }
