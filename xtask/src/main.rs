@@ -25,8 +25,9 @@ commands:
   env down                  stop every server and remove its state
   env status                each server with its health
   env start|stop|restart NAME
-                            act on one server (etcd, kube-apiserver, kube-controller-manager,
-                            kube-scheduler, kwok, minio, rabbitmq, docker, registry, postgres)
+                            act on one server (etcd, kube-apiserver, kube-apiserver-fault,
+                            kube-controller-manager, kube-scheduler, kwok, minio, minio-tls,
+                            rabbitmq, rabbitmq-fault, docker, registry, registry-tls, postgres)
   env check-users           servers that run as another user (postgres) work from a clone
                             under a 0700 directory; a step of `test`
   env build                 only build / download what the servers need (into ~/.cache/kubepkg)

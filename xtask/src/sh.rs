@@ -56,6 +56,37 @@ pub fn output(cmd: &mut Command) -> Res<String> {
     }
 }
 
+/// [`output`], with `input` written to the command's stdin (for a secret
+/// that must not be in its command line). The error does not include
+/// `input`.
+pub fn output_with_input(cmd: &mut Command, input: &str) -> Res<String> {
+    use std::io::Write;
+    let desc = describe(cmd);
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("could not run `{desc}`: {e}"))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(input.as_bytes())
+            .map_err(|e| format!("writing to `{desc}`: {e}"))?;
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("waiting for `{desc}`: {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(format!(
+            "`{desc}` failed with {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
 /// Runs a command quietly and tells whether it succeeded.
 pub fn succeeds(cmd: &mut Command) -> bool {
     cmd.stdin(Stdio::null())
@@ -131,12 +162,51 @@ pub fn mkdir(p: &Path) -> Res {
     std::fs::create_dir_all(p).map_err(|e| format!("creating {}: {e}", p.display()))
 }
 
-/// Writes a file, creating parent directories.
+/// Writes a file, creating parent directories. The contents go to a
+/// temporary file beside it that is then renamed over it, so a server (or
+/// another xtask) reading the file never sees it half written.
 pub fn write(p: &Path, contents: impl AsRef<[u8]>) -> Res {
-    if let Some(parent) = p.parent() {
-        mkdir(parent)?;
+    write_with_mode(p, contents.as_ref(), 0o644)
+}
+
+/// [`write()`] for a file that holds a credential: mode 0600 from the moment
+/// it is created, so no other user can ever read it.
+pub fn write_private(p: &Path, contents: impl AsRef<[u8]>) -> Res {
+    write_with_mode(p, contents.as_ref(), 0o600)
+}
+
+fn write_with_mode(p: &Path, contents: &[u8], mode: u32) -> Res {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let parent = p.parent().unwrap_or(Path::new("."));
+    mkdir(parent)?;
+    let name = p
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    // Unique per process and call: concurrent writers never share one.
+    let tmp = parent.join(format!(
+        ".{name}.{}.{}.tmp",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let r = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&tmp)?;
+        // The umask may have narrowed the mode; the caller's mode stands.
+        f.set_permissions(std::fs::Permissions::from_mode(mode))?;
+        f.write_all(contents)?;
+        std::fs::rename(&tmp, p)
+    })();
+    if r.is_err() {
+        let _ = std::fs::remove_file(&tmp);
     }
-    std::fs::write(p, contents).map_err(|e| format!("writing {}: {e}", p.display()))
+    r.map_err(|e| format!("writing {}: {e}", p.display()))
 }
 
 /// Reads a file to a string.
@@ -153,6 +223,44 @@ pub fn tail(p: &Path, n: usize) -> String {
             lines[start..].join("\n")
         }
         Err(_) => String::from("(no log)"),
+    }
+}
+
+/// HTTP status of a GET over HTTPS with curl, the server's certificate
+/// verified against `ca` (a PEM file) and the URL's host. `Err` is curl's
+/// own message when nothing answered or the TLS handshake failed (an
+/// unverifiable certificate, for one). `extra` are curl args.
+pub fn https_status(url: &str, ca: &Path, extra: &[&str]) -> Res<u16> {
+    let mut cmd = Command::new("curl");
+    cmd.args([
+        "-sS",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "--max-time",
+        "3",
+        "--proto",
+        "=https",
+        "--cacert",
+    ])
+    .arg(ca)
+    .args(extra)
+    .arg(url);
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("could not run curl: {e}"))?;
+    if out.status.success() {
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.trim()
+            .parse()
+            .map_err(|_| format!("GET {url}: curl printed {:?}", text.trim()))
+    } else {
+        Err(format!(
+            "GET {url}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
     }
 }
 

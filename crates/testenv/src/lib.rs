@@ -13,6 +13,31 @@
 //! Point the tests at servers of your own by writing an `env.json` of the same
 //! shape and setting `KUBEPKG_ENV_FILE=/path/to/env.json`.
 //!
+//! ## TLS endpoints
+//!
+//! Besides the API server, the OCI registry and MinIO have an HTTPS
+//! endpoint each ([`registry_tls()`], [`minio_tls()`]), with a certificate
+//! for `127.0.0.1` and `localhost` signed by a CA of the environment's own
+//! (not the cluster CA): a client that is given that CA must connect, one
+//! that is not must refuse the certificate.
+//!
+//! ## Fault-injection instances
+//!
+//! A test that stops, starts or restarts a server must not do it to a
+//! server other tests are using. It uses a fault-injection instance
+//! instead: a server of its own, of the same kind and with the same
+//! credentials ([`kubernetes_fault()`]: a second API server over the same
+//! etcd; [`rabbitmq_fault()`]: a second RabbitMQ node). The accessor
+//! returns an [`Exclusive`] guard: until it is dropped no other test, in
+//! this process or any other (whatever the test runner), gets the same
+//! instance, and `cargo xtask env up` leaves the instance alone.
+//!
+//! ```no_run
+//! let k = kubepkg_testenv::kubernetes_fault();
+//! // ... watch something through k.server ...
+//! k.restart().expect("restart the fault-injection API server");
+//! ```
+//!
 //! ```no_run
 //! let pg = kubepkg_testenv::postgres();
 //! assert!(pg.url.starts_with("postgres://"));
@@ -20,10 +45,12 @@
 #![warn(missing_docs)]
 
 use serde::Deserialize;
+use std::fs::{File, TryLockError};
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The whole `env.json`. Every section is optional so that a partial
 /// environment can be described; accessors fail on a missing one.
@@ -43,6 +70,26 @@ pub struct Env {
     pub registry: Option<Registry>,
     /// PostgreSQL.
     pub postgres: Option<Postgres>,
+    /// The fault-injection API server (see [`kubernetes_fault()`]).
+    pub kubernetes_fault: Option<Kubernetes>,
+    /// The fault-injection RabbitMQ node (see [`rabbitmq_fault()`]).
+    pub rabbitmq_fault: Option<RabbitMq>,
+    /// The xtask binary that wrote this file; [`Exclusive`] stops and
+    /// starts servers with it.
+    pub xtask: Option<PathBuf>,
+}
+
+/// An HTTPS endpoint and the CA its certificate is signed by.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TlsEndpoint {
+    /// `https://127.0.0.1:PORT`.
+    pub url: String,
+    /// `127.0.0.1:PORT`.
+    pub host: String,
+    /// The CA certificate file (PEM).
+    pub ca_file: PathBuf,
+    /// The CA certificate, PEM.
+    pub ca_pem: String,
 }
 
 /// The `kubernetes` section.
@@ -81,6 +128,10 @@ pub struct Minio {
     pub secret_key: String,
     /// Region to sign with.
     pub region: String,
+    /// The HTTPS endpoint (see [`minio_tls()`]): a second MinIO server with
+    /// the same credentials but storage of its own, so a bucket made over
+    /// `endpoint` is not there. Absent from older env files.
+    pub tls: Option<TlsEndpoint>,
 }
 
 /// The `rabbitmq` section.
@@ -122,6 +173,10 @@ pub struct Registry {
     pub username: String,
     /// Basic-auth password.
     pub password: String,
+    /// The HTTPS endpoint (see [`registry_tls()`]): the same storage and
+    /// credentials, so what is pushed over `url` is there. Absent from
+    /// older env files.
+    pub tls: Option<TlsEndpoint>,
 }
 
 /// The `postgres` section.
@@ -181,7 +236,7 @@ pub fn env() -> &'static Env {
     }
 }
 
-fn section<T>(name: &str, s: &'static Option<T>) -> &'static T {
+fn section<'a, T>(name: &str, s: &'a Option<T>) -> &'a T {
     match s {
         Some(v) => v,
         None => panic!("{name} is not in {}; {HOW}", env_file().display()),
@@ -256,6 +311,206 @@ pub fn postgres() -> &'static Postgres {
     p
 }
 
+/// The HTTPS endpoint of the OCI registry (checked reachable); the
+/// credentials are the [`registry()`] ones. Panics when env.json has none.
+pub fn registry_tls() -> &'static TlsEndpoint {
+    let r = section("registry", &env().registry);
+    let t = section("registry.tls (the registry's HTTPS endpoint)", &r.tls);
+    require_tcp("the OCI registry's HTTPS endpoint", &t.host);
+    t
+}
+
+/// The HTTPS endpoint of MinIO (checked reachable); the credentials and
+/// region are the [`minio()`] ones. Panics when env.json has none.
+pub fn minio_tls() -> &'static TlsEndpoint {
+    let m = section("minio", &env().minio);
+    let t = section("minio.tls (MinIO's HTTPS endpoint)", &m.tls);
+    require_tcp("MinIO's HTTPS endpoint", &t.host);
+    t
+}
+
+/// The fault-injection API server, held exclusively (see [`Exclusive`]):
+/// the same cluster as [`kubernetes()`] (one etcd, one CA, the same
+/// tokens, nodes and namespaces), another server URL and kubeconfig.
+/// Waits while another test holds it; checked reachable once held.
+pub fn kubernetes_fault() -> Exclusive<Kubernetes> {
+    let k = section("kubernetes_fault", &env().kubernetes_fault);
+    let g = Exclusive::acquire("kube-apiserver-fault", k);
+    require_tcp("the fault-injection API server", authority(&k.server));
+    g
+}
+
+/// The fault-injection RabbitMQ node, held exclusively (see
+/// [`Exclusive`]): the same credentials as [`rabbitmq()`], a broker of its
+/// own. Waits while another test holds it; checked reachable once held.
+pub fn rabbitmq_fault() -> Exclusive<RabbitMq> {
+    let r = section("rabbitmq_fault", &env().rabbitmq_fault);
+    let g = Exclusive::acquire("rabbitmq-fault", r);
+    require_tcp(
+        "the fault-injection RabbitMQ node",
+        &format!("{}:{}", r.host, r.port),
+    );
+    g
+}
+
+/// How long [`Exclusive`] waits for another test to let go of a server.
+const EXCLUSIVE_WAIT: Duration = Duration::from_secs(900);
+
+/// Exclusive use of a fault-injection instance: a test may stop, start
+/// and restart the server while it holds this. Dereferences to the
+/// server's section of env.json.
+///
+/// Exclusion is an advisory lock on a file beside env.json
+/// (`locks/<server>.test.lock`), which the operating system releases when
+/// the guard is dropped or its process dies; so it holds across threads
+/// and processes alike. Hold one guard per server per test: asking for the
+/// same server again before dropping the first guard waits for itself, and
+/// fails after a while naming the holder.
+pub struct Exclusive<T: 'static> {
+    server: &'static str,
+    value: &'static T,
+    _lock: File,
+}
+
+impl<T> std::ops::Deref for Exclusive<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        self.value
+    }
+}
+
+impl<T: std::fmt::Debug> std::fmt::Debug for Exclusive<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Exclusive")
+            .field("server", &self.server)
+            .field("value", self.value)
+            .finish()
+    }
+}
+
+/// The lock file of a server, beside the env file `env_file`.
+pub fn test_lock_file(env_file: &Path, server: &str) -> PathBuf {
+    env_file
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join("locks")
+        .join(format!("{server}.test.lock"))
+}
+
+impl<T> Exclusive<T> {
+    fn acquire(server: &'static str, value: &'static T) -> Self {
+        let path = test_lock_file(&env_file(), server);
+        match lock_file(&path, EXCLUSIVE_WAIT) {
+            Ok(f) => Exclusive {
+                server,
+                value,
+                _lock: f,
+            },
+            Err(e) => panic!("cannot hold {server} for this test alone: {e}"),
+        }
+    }
+
+    /// The server's name for `cargo xtask env stop|start|restart`.
+    pub fn server(&self) -> &'static str {
+        self.server
+    }
+
+    /// `cargo xtask env stop SERVER`.
+    pub fn stop(&self) -> Result<(), String> {
+        self.xtask("stop")
+    }
+
+    /// `cargo xtask env start SERVER` (returns once it is healthy).
+    pub fn start(&self) -> Result<(), String> {
+        self.xtask("start")
+    }
+
+    /// `cargo xtask env restart SERVER` (returns once it is healthy).
+    pub fn restart(&self) -> Result<(), String> {
+        self.xtask("restart")
+    }
+
+    /// Runs the xtask binary that wrote env.json (no cargo, so no wait
+    /// for the build lock).
+    fn xtask(&self, action: &str) -> Result<(), String> {
+        let bin = env().xtask.as_ref().ok_or_else(|| {
+            format!(
+                "{} names no xtask binary, so this test cannot {action} {}; {HOW}",
+                env_file().display(),
+                self.server
+            )
+        })?;
+        let out = std::process::Command::new(bin)
+            .args(["env", action, self.server])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|e| format!("running {}: {e}; {HOW}", bin.display()))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "`xtask env {action} {}` failed with {}: {}",
+                self.server,
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
+        }
+    }
+}
+
+/// Locks `path` (creating it), waiting up to `wait` for the holder; then
+/// notes in it who holds it (pid and thread, which under `cargo test` is
+/// the test's name) for `cargo xtask env status` and for other waiters.
+fn lock_file(path: &Path, wait: Duration) -> Result<File, String> {
+    if let Some(d) = path.parent() {
+        std::fs::create_dir_all(d).map_err(|e| format!("creating {}: {e}", d.display()))?;
+    }
+    let open = || {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(|e| format!("opening {}: {e}", path.display()))
+    };
+    let mut f = open()?;
+    let start = Instant::now();
+    let mut told = false;
+    loop {
+        match f.try_lock() {
+            Ok(()) => break,
+            Err(TryLockError::WouldBlock) => {
+                let holder = std::fs::read_to_string(path).unwrap_or_default();
+                let holder = holder.trim();
+                if start.elapsed() >= wait {
+                    return Err(format!(
+                        "{} is still held after {wait:?} by {holder}",
+                        path.display()
+                    ));
+                }
+                if !told {
+                    eprintln!("waiting for {} (held by {holder})", path.display());
+                    told = true;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(TryLockError::Error(e)) => {
+                return Err(format!("locking {}: {e}", path.display()));
+            }
+        }
+    }
+    let me = std::thread::current();
+    let note = format!(
+        "pid {} ({})\n",
+        std::process::id(),
+        me.name().unwrap_or("unnamed thread")
+    );
+    // Only the holder writes the note; a failure to write it is harmless.
+    let _ = f.set_len(0).and_then(|_| f.write_all(note.as_bytes()));
+    Ok(f)
+}
+
 /// A name unique to this process and call, for buckets, queues, namespaces…
 /// (lowercase, DNS-1123 safe, starting with `prefix`).
 pub fn unique_name(prefix: &str) -> String {
@@ -282,6 +537,61 @@ mod tests {
         assert_eq!(authority("http://127.0.0.1:9000/x"), "127.0.0.1:9000");
         assert_eq!(authority("amqp://u:p@127.0.0.1:5672/%2f"), "127.0.0.1:5672");
         assert_eq!(authority("https://h:1"), "h:1");
+    }
+
+    const OLD_ENV: &str = r#"{"version": 1,
+        "minio": {"endpoint": "http://127.0.0.1:19000", "access_key": "a", "secret_key": "s", "region": "us-east-1"},
+        "registry": {"url": "http://127.0.0.1:15000", "host": "127.0.0.1:15000", "username": "u", "password": "p"}}"#;
+
+    #[test]
+    fn older_env_files_still_parse_and_lack_the_new_endpoints() {
+        let e: Env = serde_json::from_str(OLD_ENV).unwrap();
+        assert!(e.minio.as_ref().unwrap().tls.is_none());
+        assert!(e.registry.as_ref().unwrap().tls.is_none());
+        assert!(e.kubernetes_fault.is_none() && e.rabbitmq_fault.is_none() && e.xtask.is_none());
+    }
+
+    #[test]
+    fn a_missing_tls_endpoint_fails_with_how_to_start_it() {
+        let e: Env = serde_json::from_str(OLD_ENV).unwrap();
+        let r = e.registry.unwrap();
+        let msg = std::panic::catch_unwind(|| {
+            section("registry.tls (the registry's HTTPS endpoint)", &r.tls);
+        })
+        .unwrap_err();
+        let msg = msg.downcast_ref::<String>().unwrap();
+        assert!(msg.contains("registry.tls"), "{msg}");
+        assert!(msg.contains("cargo xtask env up"), "{msg}");
+    }
+
+    #[test]
+    fn tls_endpoints_parse() {
+        let e: Env = serde_json::from_str(
+            r#"{"version": 1, "registry": {"url": "http://127.0.0.1:15000", "host": "127.0.0.1:15000",
+                "username": "u", "password": "p",
+                "tls": {"url": "https://127.0.0.1:15443", "host": "127.0.0.1:15443",
+                        "ca_file": "/x/services-ca.crt", "ca_pem": "-----BEGIN CERTIFICATE-----"}}}"#,
+        )
+        .unwrap();
+        let t = e.registry.unwrap().tls.unwrap();
+        assert_eq!(authority(&t.url), t.host);
+        assert!(t.ca_pem.starts_with("-----BEGIN"));
+    }
+
+    #[test]
+    fn the_test_lock_excludes_other_holders_and_names_the_holder() {
+        let dir = std::env::temp_dir().join(format!("testenv-lock-{}", std::process::id()));
+        let path = test_lock_file(&dir.join("env.json"), "rabbitmq-fault");
+        assert_eq!(path, dir.join("locks").join("rabbitmq-fault.test.lock"));
+        let held = lock_file(&path, Duration::ZERO).unwrap();
+        // A second open file conflicts, in this process as in another.
+        let e = lock_file(&path, Duration::from_millis(300)).unwrap_err();
+        assert!(e.contains(&format!("pid {}", std::process::id())), "{e}");
+        assert!(e.contains("the_test_lock_excludes_other_holders"), "{e}");
+        drop(held);
+        let again = lock_file(&path, Duration::ZERO).unwrap();
+        drop(again);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -33,7 +33,8 @@ pub fn start(ctx: &Ctx) -> Res {
             exec_root.display().to_string(),
             "--pidfile".into(),
             st.join("dockerd.pid").display().to_string(),
-            "--insecure-registry=127.0.0.1:15000".into(),
+            // The plain-http registry (the TLS one would need its CA in /etc/docker).
+            format!("--insecure-registry=127.0.0.1:{}", super::registry::PORT),
         ],
         &[],
     )?;

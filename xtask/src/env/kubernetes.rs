@@ -1,7 +1,9 @@
 //! The Kubernetes control plane: etcd, kube-apiserver (TLS, RBAC, static
-//! tokens), kube-controller-manager, kube-scheduler, and kwok simulating nodes.
+//! tokens), kube-controller-manager, kube-scheduler, and kwok simulating nodes;
+//! plus a second API server over the same etcd, [`FAULT_APISERVER`], for
+//! the tests that restart an API server while others use the shared one.
 
-use super::{Ctx, proc};
+use super::{Ctx, pki, proc};
 use crate::gobuild::{self, KUBERNETES, KUBERNETES_VERSION, KWOK};
 use crate::sh::{self, Res};
 use serde_json::{Value, json};
@@ -14,15 +16,21 @@ pub const ETCD_PEER_PORT: u16 = 12380;
 pub const APISERVER_PORT: u16 = 16443;
 const CONTROLLER_MANAGER_PORT: u16 = 16444;
 const SCHEDULER_PORT: u16 = 16445;
+/// The fault-injection API server: same etcd, certificates and tokens.
+pub const FAULT_APISERVER: &str = "kube-apiserver-fault";
+pub const FAULT_APISERVER_PORT: u16 = 16446;
 const KWOK_PORT: u16 = 10250;
 /// The control-plane components, in start order.
 pub const COMPONENTS: &[&str] = &[
     "etcd",
     "kube-apiserver",
+    FAULT_APISERVER,
     "kube-controller-manager",
     "kube-scheduler",
     "kwok",
 ];
+/// The API servers; each has a kubeconfig of its own.
+const APISERVERS: &[&str] = &["kube-apiserver", FAULT_APISERVER];
 /// Namespace the limited token administers (and nothing else).
 pub const LIMITED_NAMESPACE: &str = "kubepkg-limited";
 /// kwok-simulated nodes.
@@ -42,121 +50,95 @@ fn etcd_bin() -> Res<PathBuf> {
 }
 
 fn pki(ctx: &Ctx) -> PathBuf {
-    ctx.root.join("pki")
+    pki::dir(ctx)
+}
+
+/// The API server's port: the shared instance, or the fault-injection one.
+fn apiserver_port(name: &str) -> u16 {
+    if name == FAULT_APISERVER {
+        FAULT_APISERVER_PORT
+    } else {
+        APISERVER_PORT
+    }
+}
+
+/// `https://127.0.0.1:PORT` of an API server (`kube-apiserver` or
+/// [`FAULT_APISERVER`]).
+fn server_of(name: &str) -> String {
+    format!("https://127.0.0.1:{}", apiserver_port(name))
 }
 
 fn server() -> String {
-    format!("https://127.0.0.1:{APISERVER_PORT}")
+    server_of("kube-apiserver")
 }
 
 /// CA, serving certificates, the service-account key pair, tokens, kubeconfigs.
-fn ensure_pki(ctx: &Ctx) -> Res {
-    let dir = pki(ctx);
-    sh::mkdir(&dir)?;
-    let ossl = |args: &[&str]| {
-        let mut c = Command::new("openssl");
-        c.current_dir(&dir).args(args);
-        sh::output(&mut c)
-            .map(|_| ())
-            .map_err(|e| format!("generating certificates: {e}"))
-    };
-    if !dir.join("ca.crt").exists() {
-        ossl(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.crt",
-            "-days",
-            "3650",
-            "-subj",
-            "/CN=kubepkg-local-ca",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign,digitalSignature",
-        ])?;
-    }
-    for (name, cn, san) in [
-        (
+pub fn ensure_pki(ctx: &Ctx) -> Res {
+    pki::guarded(ctx, &pki::CLUSTER_CA, |dir| {
+        let ossl = |args: &[&str]| {
+            let mut c = Command::new("openssl");
+            c.current_dir(dir).args(args);
+            sh::output(&mut c)
+                .map(|_| ())
+                .map_err(|e| format!("generating certificates: {e}"))
+        };
+        pki::ensure_ca(dir, &pki::CLUSTER_CA)?;
+        pki::ensure_serving(
+            dir,
+            &pki::CLUSTER_CA,
             "apiserver",
             "kube-apiserver",
             "IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local",
-        ),
-        ("kwok", "kwok", "IP:127.0.0.1,DNS:localhost"),
-    ] {
-        if dir.join(format!("{name}.crt")).exists() {
-            continue;
+        )?;
+        pki::ensure_serving(
+            dir,
+            &pki::CLUSTER_CA,
+            "kwok",
+            "kwok",
+            "IP:127.0.0.1,DNS:localhost",
+        )?;
+        if !dir.join("sa.pub").exists() {
+            ossl(&["genrsa", "-out", "sa.key", "2048"])?;
+            super::set_mode(&dir.join("sa.key"), 0o600)?;
+            ossl(&["rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub.tmp"])?;
+            std::fs::rename(dir.join("sa.pub.tmp"), dir.join("sa.pub"))
+                .map_err(|e| format!("sa.pub: {e}"))?;
         }
-        sh::write(
-            &dir.join(format!("{name}.ext")),
+        let s = &ctx.secrets;
+        sh::write_private(
+            &dir.join("tokens.csv"),
             format!(
-                "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName={san}\n"
+                "{},kubepkg-admin,kubepkg-admin,\"system:masters\"\n{},kubepkg-limited,kubepkg-limited\n",
+                s.admin_token, s.limited_token
             ),
         )?;
-        ossl(&[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            &format!("{name}.key"),
-            "-out",
-            &format!("{name}.csr"),
-            "-subj",
-            &format!("/CN={cn}"),
-        ])?;
-        ossl(&[
-            "x509",
-            "-req",
-            "-in",
-            &format!("{name}.csr"),
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            &format!("{name}.crt"),
-            "-days",
-            "3650",
-            "-extfile",
-            &format!("{name}.ext"),
-        ])?;
-    }
-    if !dir.join("sa.key").exists() {
-        ossl(&["genrsa", "-out", "sa.key", "2048"])?;
-        ossl(&["rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub"])?;
-    }
-    let s = &ctx.secrets;
-    sh::write(
-        &dir.join("tokens.csv"),
-        format!(
-            "{},kubepkg-admin,kubepkg-admin,\"system:masters\"\n{},kubepkg-limited,kubepkg-limited\n",
-            s.admin_token, s.limited_token
-        ),
-    )?;
-    super::set_mode(&dir.join("tokens.csv"), 0o600)?;
-    sh::write(
-        &dir.join("admin-auth-header"),
-        format!("Authorization: Bearer {}\n", s.admin_token),
-    )?;
-    super::set_mode(&dir.join("admin-auth-header"), 0o600)?;
-    sh::write(&kubeconfig_path(ctx), kubeconfig(ctx)?)?;
-    super::set_mode(&kubeconfig_path(ctx), 0o600)?;
-    Ok(())
+        sh::write_private(
+            &dir.join("admin-auth-header"),
+            format!("Authorization: Bearer {}\n", s.admin_token),
+        )?;
+        for name in APISERVERS {
+            sh::write_private(&kubeconfig_path_of(ctx, name), kubeconfig(ctx, name)?)?;
+        }
+        Ok(())
+    })
 }
 
 /// The kubeconfig written for users and tests.
 pub fn kubeconfig_path(ctx: &Ctx) -> PathBuf {
-    ctx.root.join("kubeconfig")
+    kubeconfig_path_of(ctx, "kube-apiserver")
 }
 
-fn kubeconfig(ctx: &Ctx) -> Res<String> {
+/// The kubeconfig of one API server: `kubeconfig`, or `kubeconfig-fault`
+/// for [`FAULT_APISERVER`] (the same users and contexts).
+fn kubeconfig_path_of(ctx: &Ctx, name: &str) -> PathBuf {
+    if name == FAULT_APISERVER {
+        ctx.root.join("kubeconfig-fault")
+    } else {
+        ctx.root.join("kubeconfig")
+    }
+}
+
+fn kubeconfig(ctx: &Ctx, name: &str) -> Res<String> {
     let ca = sh::read(&pki(ctx).join("ca.crt"))?;
     let ca64 = base64(ca.as_bytes());
     Ok(format!(
@@ -186,7 +168,7 @@ contexts:
     namespace: {ns}
 current-context: kubepkg-admin
 ",
-        server = server(),
+        server = server_of(name),
         admin = ctx.secrets.admin_token,
         limited = ctx.secrets.limited_token,
         ns = LIMITED_NAMESPACE,
@@ -246,14 +228,14 @@ pub fn start(ctx: &Ctx, name: &str) -> Res {
                 ]),
             )
         }
-        "kube-apiserver" => (
+        "kube-apiserver" | FAULT_APISERVER => (
             KUBERNETES.bin("kube-apiserver"),
             args(&[
                 format!("--etcd-servers=http://127.0.0.1:{ETCD_PORT}"),
                 "--bind-address=127.0.0.1".into(),
                 "--advertise-address=127.0.0.1".into(),
                 "--endpoint-reconciler-type=none".into(),
-                format!("--secure-port={APISERVER_PORT}"),
+                format!("--secure-port={}", apiserver_port(name)),
                 format!("--tls-cert-file={}", ps("apiserver.crt")),
                 format!("--tls-private-key-file={}", ps("apiserver.key")),
                 format!("--client-ca-file={}", ps("ca.crt")),
@@ -329,7 +311,7 @@ pub fn start(ctx: &Ctx, name: &str) -> Res {
         sh::write(&ctx.state("kwok").join("kwok.yaml"), kwok_config())?;
     }
     proc::spawn(ctx, name, &bin, &argv, &[])?;
-    let limit = Duration::from_secs(if name == "kube-apiserver" { 120 } else { 60 });
+    let limit = Duration::from_secs(if APISERVERS.contains(&name) { 120 } else { 60 });
     let mut last = String::new();
     let mut exited = false;
     sh::wait_until(limit, || match health(ctx, name) {
@@ -384,8 +366,19 @@ fn kwok_config() -> String {
     )
 }
 
-/// curl against the API server with the admin token.
+/// curl against the shared API server with the admin token.
 fn api(ctx: &Ctx, method: &str, path: &str, body: Option<&Value>) -> Res<(u16, String)> {
+    api_at(ctx, &server(), method, path, body)
+}
+
+/// curl against the API server at `base` with the admin token.
+fn api_at(
+    ctx: &Ctx,
+    base: &str,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> Res<(u16, String)> {
     let mut c = Command::new("curl");
     c.args([
         "-sS",
@@ -410,14 +403,14 @@ fn api(ctx: &Ctx, method: &str, path: &str, body: Option<&Value>) -> Res<(u16, S
     if let Some(b) = body {
         c.args(["--data-binary", &b.to_string()]);
     }
-    c.arg(format!("{}{path}", server()));
+    c.arg(format!("{base}{path}"));
     let out = sh::output(&mut c).map_err(|e| {
         // Keep only curl's own message: the command line is long and not useful.
         let msg = e
             .rsplit_once("failed with")
             .map(|(_, m)| m.to_string())
             .unwrap_or(e);
-        format!("{method} {}{path}:{msg}", server())
+        format!("{method} {base}{path}:{msg}")
     })?;
     let (text, code) = out.trim_end().rsplit_once('\n').unwrap_or(("", out.trim()));
     let code: u16 = code.trim().parse().unwrap_or(0);
@@ -435,16 +428,16 @@ pub fn health(ctx: &Ctx, name: &str) -> Result<String, String> {
                 Err(format!("GET /health on 127.0.0.1:{ETCD_PORT} gave {code}"))
             }
         }
-        "kube-apiserver" => {
-            let (code, _) = api(ctx, "GET", "/readyz", None).map_err(|e| e.to_string())?;
+        "kube-apiserver" | FAULT_APISERVER => {
+            let base = server_of(name);
+            let (code, _) = api_at(ctx, &base, "GET", "/readyz", None)?;
             if code != 200 {
-                return Err(format!("GET {}/readyz gave {code}", server()));
+                return Err(format!("GET {base}/readyz gave {code}"));
             }
-            let (_, body) = api(ctx, "GET", "/version", None)?;
+            let (_, body) = api_at(ctx, &base, "GET", "/version", None)?;
             let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
             Ok(format!(
-                "{} {}",
-                server(),
+                "{base} {}",
                 v["gitVersion"].as_str().unwrap_or("?")
             ))
         }
@@ -578,11 +571,13 @@ pub fn setup(ctx: &Ctx) -> Res {
     Ok(())
 }
 
-/// The `kubernetes` section of env.json.
-pub fn env_section(ctx: &Ctx) -> Res<Value> {
+/// The `kubernetes` section of env.json (`kube-apiserver`), or the
+/// `kubernetes_fault` one ([`FAULT_APISERVER`]): the same shape, cluster,
+/// CA and tokens, another server and kubeconfig.
+pub fn env_section(ctx: &Ctx, name: &str) -> Res<Value> {
     Ok(json!({
-        "server": server(),
-        "kubeconfig": kubeconfig_path(ctx),
+        "server": server_of(name),
+        "kubeconfig": kubeconfig_path_of(ctx, name),
         "ca_file": pki(ctx).join("ca.crt"),
         "ca_pem": sh::read(&pki(ctx).join("ca.crt")).unwrap_or_default(),
         "admin_token": ctx.secrets.admin_token,

@@ -9,7 +9,9 @@
 
 mod docker;
 mod kubernetes;
+mod lock;
 mod packages;
+mod pki;
 mod postgres;
 mod proc;
 mod rabbitmq;
@@ -29,19 +31,51 @@ use std::time::Instant;
 /// is not listed here.
 pub const OTHER_USERS: &[(&str, &str)] = &[("postgres", postgres::OS_USER)];
 
-/// Every server, in start order. `down` stops them in reverse.
+/// Every server, in start order. `up` starts each as soon as the servers
+/// it [`needs`] are up (the rest in parallel); `down` stops them in reverse.
 pub const SERVICES: &[&str] = &[
     "etcd",
     "kube-apiserver",
+    "kube-apiserver-fault",
     "kube-controller-manager",
     "kube-scheduler",
     "kwok",
     "minio",
+    "minio-tls",
     "rabbitmq",
+    "rabbitmq-fault",
     "docker",
     "registry",
+    "registry-tls",
     "postgres",
 ];
+
+/// The servers that [`needs`] `name`: `down` stops them first.
+fn needed_by(name: &str) -> &'static [&'static str] {
+    match name {
+        "etcd" => &["kube-apiserver", "kube-apiserver-fault"],
+        "kube-apiserver" => &["kube-controller-manager", "kube-scheduler", "kwok"],
+        _ => &[],
+    }
+}
+
+/// Fault-injection instances: servers of their own that the tests which
+/// stop or restart a server use, so that no other test meets the outage.
+/// A test holds one through `kubepkg-testenv`, which takes its test lock
+/// (see `lock.rs`); `env up` leaves a server alone while that is held.
+pub const FAULT_INSTANCES: &[(&str, &str)] = &[
+    ("kube-apiserver-fault", "kube-apiserver"),
+    ("rabbitmq-fault", "rabbitmq"),
+];
+
+/// The servers that must be up before `name` starts.
+pub fn needs(name: &str) -> &'static [&'static str] {
+    match name {
+        "kube-apiserver" | "kube-apiserver-fault" => &["etcd"],
+        "kube-controller-manager" | "kube-scheduler" | "kwok" => &["kube-apiserver"],
+        _ => &[],
+    }
+}
 
 /// Where things live.
 #[derive(Clone)]
@@ -111,8 +145,7 @@ impl Ctx {
                     postgres_password: sh::random_hex(16)?,
                 };
                 let text = serde_json::to_string_pretty(&s).map_err(|e| e.to_string())?;
-                sh::write(&sfile, text)?;
-                set_mode(&sfile, 0o600)?;
+                sh::write_private(&sfile, text)?;
                 s
             }
         };
@@ -219,10 +252,10 @@ fn check_name(name: &str) -> Res {
 fn health(ctx: &Ctx, name: &str) -> Result<String, String> {
     match name {
         n if kubernetes::COMPONENTS.contains(&n) => kubernetes::health(ctx, name),
-        "minio" => storage::health(ctx),
-        "rabbitmq" => rabbitmq::health(ctx),
+        n if storage::SERVERS.contains(&n) => storage::health(ctx, name),
+        n if registry::SERVERS.contains(&n) => registry::health(ctx, name),
+        "rabbitmq" | "rabbitmq-fault" => rabbitmq::node(name)?.health(),
         "docker" => docker::health(ctx),
-        "registry" => registry::health(ctx),
         "postgres" => postgres::health(ctx),
         other => Err(format!("unknown server {other}")),
     }
@@ -231,10 +264,10 @@ fn health(ctx: &Ctx, name: &str) -> Result<String, String> {
 fn start(ctx: &Ctx, name: &str) -> Res {
     match name {
         n if kubernetes::COMPONENTS.contains(&n) => kubernetes::start(ctx, name),
-        "minio" => storage::start(ctx),
-        "rabbitmq" => rabbitmq::start(ctx),
+        n if storage::SERVERS.contains(&n) => storage::start(ctx, name),
+        n if registry::SERVERS.contains(&n) => registry::start(ctx, name),
+        "rabbitmq" | "rabbitmq-fault" => rabbitmq::node(name)?.start(ctx),
         "docker" => docker::start(ctx),
-        "registry" => registry::start(ctx),
         "postgres" => postgres::start(ctx),
         other => Err(format!("unknown server {other}")),
     }
@@ -242,13 +275,14 @@ fn start(ctx: &Ctx, name: &str) -> Res {
 
 fn stop(ctx: &Ctx, name: &str) -> Res {
     match name {
-        "rabbitmq" => rabbitmq::stop(ctx),
+        "rabbitmq" | "rabbitmq-fault" => rabbitmq::node(name)?.stop(ctx),
         "postgres" => postgres::stop(ctx),
         other => proc::stop(ctx, other),
     }
 }
 
 /// Starts one server unless it is already healthy; waits until it is.
+/// The caller holds the server's lock ([`lock::server_lock`]).
 fn ensure(ctx: &Ctx, name: &str) -> Res {
     if health(ctx, name).is_ok() {
         eprintln!("xtask: {name:<24} already up");
@@ -278,10 +312,99 @@ fn build_for(names: &[&str]) -> Res {
     if names.iter().any(|n| kubernetes::COMPONENTS.contains(n)) {
         kubernetes::build()?;
     }
-    if names.contains(&"minio") {
+    if names.iter().any(|n| storage::SERVERS.contains(n)) {
         storage::build()?;
     }
     Ok(())
+}
+
+/// A test holds this server (see [`FAULT_INSTANCES`]): who, if so.
+fn held_by_test(ctx: &Ctx, name: &str) -> Option<String> {
+    FAULT_INSTANCES
+        .iter()
+        .any(|(f, _)| *f == name)
+        .then(|| lock::holder(&lock::test_lock(ctx, name)))
+        .flatten()
+}
+
+/// [`ensure`] under the server's lock, unless a test holds the server.
+fn ensure_locked(ctx: &Ctx, name: &str) -> Res {
+    let _l = lock::exclusive(&lock::server_lock(ctx, name))?;
+    if let Some(who) = held_by_test(ctx, name) {
+        eprintln!("xtask: {name:<24} in use by a fault test ({who}); left alone");
+        return Ok(());
+    }
+    ensure(ctx, name)
+}
+
+/// Starts `wanted` (in [`SERVICES`] order), each in a thread of its own as
+/// soon as those of its [`needs`] that are wanted too are up. A server
+/// whose need failed is not started. Every failure is reported.
+fn ensure_all(ctx: &Ctx, wanted: &[&'static str]) -> Res {
+    in_parallel(wanted, needs, |name| {
+        ensure_locked(ctx, name)?;
+        if name == "kwok" {
+            // Nodes, namespace and RBAC, while the rest is still starting.
+            kubernetes::setup(ctx)?;
+        }
+        Ok(())
+    })
+}
+
+/// Runs `f` for each of `names` in a thread of its own, once `f` has
+/// succeeded for those of its `needs` that are in `names`.
+fn in_parallel(
+    names: &[&'static str],
+    needs: fn(&str) -> &'static [&'static str],
+    f: impl Fn(&'static str) -> Res + Sync,
+) -> Res {
+    let wanted = names;
+    let f = &f;
+    use std::collections::HashMap;
+    use std::sync::{Condvar, Mutex};
+    let done: Mutex<HashMap<&str, bool>> = Mutex::new(HashMap::new());
+    let cv = Condvar::new();
+    let errors: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for &name in wanted {
+            let (done, cv, errors) = (&done, &cv, &errors);
+            s.spawn(move || {
+                let deps: Vec<&str> = needs(name)
+                    .iter()
+                    .copied()
+                    .filter(|d| wanted.contains(d))
+                    .collect();
+                let mut map = done.lock().unwrap_or_else(|p| p.into_inner());
+                while !deps.iter().all(|d| map.contains_key(d)) {
+                    map = cv.wait(map).unwrap_or_else(|p| p.into_inner());
+                }
+                let failed: Vec<&str> = deps.iter().copied().filter(|d| !map[d]).collect();
+                drop(map);
+                let r = if failed.is_empty() {
+                    f(name)
+                } else {
+                    Err(format!(
+                        "{name} not started: it needs {}",
+                        failed.join(", ")
+                    ))
+                };
+                let ok = r.is_ok();
+                if let Err(e) = r {
+                    errors.lock().unwrap_or_else(|p| p.into_inner()).push(e);
+                }
+                done.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(name, ok);
+                cv.notify_all();
+            });
+        }
+    });
+    let errors = errors.into_inner().unwrap_or_else(|p| p.into_inner());
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors.join("\n"))
+    }
 }
 
 /// `env up`: install / build what is missing, start what is not healthy, write env.json.
@@ -301,12 +424,7 @@ pub fn up(names: &[&str]) -> Res {
     };
     build_for(&wanted)?;
     let ctx = Ctx::load()?;
-    for name in &wanted {
-        ensure(&ctx, name)?;
-    }
-    if wanted.contains(&"kwok") {
-        kubernetes::setup(&ctx)?;
-    }
+    ensure_all(&ctx, &wanted)?;
     write_env_json(&ctx)?;
     eprintln!(
         "xtask: environment up in {:.1?}; endpoints and credentials in {}",
@@ -322,6 +440,7 @@ fn one(name: &str, action: Action) -> Res {
         build_for(&[name])?;
     }
     let ctx = Ctx::load()?;
+    let _l = lock::exclusive(&lock::server_lock(&ctx, name))?;
     match action {
         Action::Stop => {
             stop(&ctx, name)?;
@@ -351,11 +470,14 @@ pub fn status() -> Res {
     let ctx = Ctx::load()?;
     let mut bad = Vec::new();
     for name in SERVICES {
+        let held = held_by_test(&ctx, name)
+            .map(|who| format!(" [in use by a fault test: {who}]"))
+            .unwrap_or_default();
         match health(&ctx, name) {
-            Ok(detail) => println!("{name:<24} healthy   {detail}"),
+            Ok(detail) => println!("{name:<24} healthy   {detail}{held}"),
             Err(why) => {
                 println!(
-                    "{name:<24} DOWN      {why} (log: {})",
+                    "{name:<24} DOWN      {why} (log: {}){held}",
                     ctx.log(name).display()
                 );
                 bad.push(*name);
@@ -374,11 +496,14 @@ pub fn down() -> Res {
     let (root, run) = Ctx::paths();
     if root.join("secrets.json").exists() {
         let ctx = Ctx::load()?;
-        for name in SERVICES.iter().rev() {
+        // Each server once those that need it are stopped.
+        let _ = in_parallel(SERVICES, needed_by, |name| {
             if let Err(e) = stop(&ctx, name) {
                 eprintln!("xtask: stopping {name}: {e}");
             }
-        }
+            Ok(())
+        });
+        // After both RabbitMQ nodes: epmd refuses to stop while one is registered.
         rabbitmq::stop_epmd();
     }
     // Processes whose pid files were lost are found by their state paths.
@@ -392,22 +517,42 @@ pub fn down() -> Res {
     Ok(())
 }
 
-fn write_env_json(ctx: &Ctx) -> Res {
-    let v: Value = json!({
+/// The `tls` part of a section: an HTTPS endpoint and the CA that signed
+/// its certificate.
+fn tls_section(ctx: &Ctx, url: &str) -> Value {
+    let ca = pki::services_ca(ctx);
+    let host = url.split_once("://").map(|(_, h)| h).unwrap_or(url);
+    json!({
+        "url": url,
+        "host": host,
+        "ca_file": ca,
+        "ca_pem": sh::read(&ca).unwrap_or_default(),
+    })
+}
+
+/// The contents of env.json (the shapes `kubepkg-testenv` reads).
+fn env_json(ctx: &Ctx) -> Res<Value> {
+    Ok(json!({
         "version": 1,
-        "kubernetes": kubernetes::env_section(ctx)?,
+        "kubernetes": kubernetes::env_section(ctx, "kube-apiserver")?,
+        "kubernetes_fault": kubernetes::env_section(ctx, kubernetes::FAULT_APISERVER)?,
         "minio": storage::env_section(ctx),
-        "rabbitmq": rabbitmq::env_section(ctx),
+        "rabbitmq": rabbitmq::MAIN.env_section(ctx),
+        "rabbitmq_fault": rabbitmq::FAULT.env_section(ctx),
         "docker": docker::env_section(ctx),
         "registry": registry::env_section(ctx),
         "postgres": postgres::env_section(ctx),
-    });
-    let p = ctx.root.join("env.json");
-    sh::write(
-        &p,
+        // Tests stop and start their fault instances with this binary.
+        "xtask": std::env::current_exe().ok(),
+    }))
+}
+
+fn write_env_json(ctx: &Ctx) -> Res {
+    let v = env_json(ctx)?;
+    sh::write_private(
+        &ctx.root.join("env.json"),
         serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?,
-    )?;
-    set_mode(&p, 0o600)
+    )
 }
 
 #[cfg(test)]
@@ -454,6 +599,130 @@ mod tests {
         let b = Ctx::paths_for(Path::new("/tmp/tmp.b/kubepkg"));
         assert_ne!(a.1, b.1);
         assert_eq!(a, Ctx::paths_for(Path::new("/tmp/tmp.a/kubepkg")));
+    }
+
+    #[test]
+    fn env_json_is_what_testenv_reads() {
+        let ctx = ctx_for("/tmp/nowhere/kubepkg");
+        let v = env_json(&ctx).unwrap();
+        let e: kubepkg_testenv::Env = serde_json::from_value(v).unwrap();
+        let (k, kf) = (e.kubernetes.unwrap(), e.kubernetes_fault.unwrap());
+        assert_ne!(k.server, kf.server);
+        assert_ne!(k.kubeconfig, kf.kubeconfig);
+        assert_eq!((&k.ca_file, &k.nodes), (&kf.ca_file, &kf.nodes));
+        let (r, rf) = (e.rabbitmq.unwrap(), e.rabbitmq_fault.unwrap());
+        assert_ne!(r.port, rf.port);
+        assert_eq!(r.username, rf.username);
+        let reg = e.registry.unwrap();
+        let rt = reg.tls.unwrap();
+        assert!(reg.url.starts_with("http://"));
+        assert!(rt.url.starts_with("https://127.0.0.1:"), "{}", rt.url);
+        assert_eq!(rt.url, format!("https://{}", rt.host));
+        let m = e.minio.unwrap();
+        let mt = m.tls.unwrap();
+        assert!(m.endpoint.starts_with("http://"));
+        assert!(mt.url.starts_with("https://127.0.0.1:"), "{}", mt.url);
+        assert_eq!(rt.ca_file, mt.ca_file);
+        assert_ne!(
+            rt.ca_file, k.ca_file,
+            "the services CA is not the cluster CA"
+        );
+        assert!(e.xtask.is_some());
+    }
+
+    #[test]
+    fn every_server_has_a_port_of_its_own() {
+        let ports = [
+            kubernetes::ETCD_PORT,
+            kubernetes::ETCD_PEER_PORT,
+            kubernetes::APISERVER_PORT,
+            kubernetes::FAULT_APISERVER_PORT,
+            storage::PORT,
+            storage::TLS_PORT,
+            rabbitmq::MAIN.port,
+            rabbitmq::MAIN.dist_port,
+            rabbitmq::FAULT.port,
+            rabbitmq::FAULT.dist_port,
+            registry::PORT,
+            registry::TLS_PORT,
+            postgres::PORT,
+        ];
+        for (i, p) in ports.iter().enumerate() {
+            assert!(!ports[i + 1..].contains(p), "port {p} used twice");
+        }
+    }
+
+    #[test]
+    fn needs_come_first_and_name_servers() {
+        for (i, name) in SERVICES.iter().enumerate() {
+            for need in needs(name) {
+                let j = SERVICES.iter().position(|s| s == need);
+                assert!(j.is_some_and(|j| j < i), "{name} needs {need}");
+            }
+        }
+    }
+
+    #[test]
+    fn needed_by_is_the_inverse_of_needs() {
+        for a in SERVICES {
+            for b in SERVICES {
+                assert_eq!(needs(a).contains(b), needed_by(b).contains(a), "{a} / {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn fault_instances_are_servers_with_a_shared_twin() {
+        for (fault, twin) in FAULT_INSTANCES {
+            assert!(SERVICES.contains(fault), "{fault}");
+            assert!(SERVICES.contains(twin), "{twin}");
+            assert_eq!(needs(fault), needs(twin));
+            // Nothing else waits for a server that tests stop on purpose.
+            assert!(SERVICES.iter().all(|s| !needs(s).contains(fault)));
+        }
+    }
+
+    #[test]
+    fn the_test_lock_is_where_testenv_takes_it() {
+        let ctx = ctx_for("/tmp/nowhere/kubepkg");
+        for (fault, _) in FAULT_INSTANCES {
+            assert_eq!(
+                lock::test_lock(&ctx, fault),
+                kubepkg_testenv::test_lock_file(&ctx.root.join("env.json"), fault)
+            );
+        }
+    }
+
+    #[test]
+    fn up_starts_each_server_after_its_needs_and_the_rest_at_once() {
+        use std::sync::Mutex;
+        let log: Mutex<Vec<(&str, &str)>> = Mutex::new(Vec::new());
+        let r = in_parallel(SERVICES, needs, |name| {
+            log.lock().unwrap().push(("start", name));
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            log.lock().unwrap().push(("done", name));
+            if name == "kube-apiserver" {
+                Err("kube-apiserver: boom".into())
+            } else {
+                Ok(())
+            }
+        });
+        let e = r.unwrap_err();
+        let log = log.into_inner().unwrap();
+        let at = |ev: &str, n: &str| log.iter().position(|x| *x == (ev, n));
+        // What needs the failed server is not started, and says why.
+        for n in ["kube-controller-manager", "kube-scheduler", "kwok"] {
+            assert_eq!(at("start", n), None, "{n}");
+            assert!(
+                e.contains(&format!("{n} not started: it needs kube-apiserver")),
+                "{e}"
+            );
+        }
+        assert!(e.contains("kube-apiserver: boom"), "{e}");
+        // Needs are up first; everything else started in parallel.
+        assert!(at("done", "etcd") < at("start", "kube-apiserver-fault"));
+        assert!(at("start", "postgres") < at("done", "etcd"));
+        assert_eq!(log.len(), 2 * (SERVICES.len() - 3));
     }
 
     #[test]

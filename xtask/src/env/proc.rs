@@ -88,20 +88,49 @@ pub fn stop(ctx: &Ctx, name: &str) -> Res {
         return Ok(());
     };
     stop_pid(pid, Duration::from_secs(20));
-    if is_alive(pid) {
+    if is_alive(pid) || !group_members(pid).is_empty() {
         return Err(format!("{name} (pid {pid}) did not stop"));
     }
     let _ = std::fs::remove_file(&pf);
     Ok(())
 }
 
-/// TERM a process group, wait, then KILL it.
+/// TERM a process group, wait, then KILL it. Done when the leader and
+/// every other live member of its group are gone: a helper that outlives
+/// the leader (an Erlang port program, a shell's child) would otherwise
+/// hold a port or a lock against the next start.
 pub fn stop_pid(pid: u32, grace: Duration) {
     signal_group(pid, "TERM");
-    if !sh::wait_until(grace, || !is_alive(pid)) {
+    let gone = || !is_alive(pid) && group_members(pid).is_empty();
+    if !sh::wait_until(grace, gone) {
         signal_group(pid, "KILL");
-        sh::wait_until(Duration::from_secs(5), || !is_alive(pid));
+        sh::wait_until(Duration::from_secs(5), gone);
     }
+}
+
+/// Live processes of the process group `pgid`.
+fn group_members(pgid: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|stat| pgrp_of(&stat))
+                == Some(pgid)
+                && is_alive(*pid)
+        })
+        .collect()
+}
+
+/// The process group in a `/proc/PID/stat` line.
+fn pgrp_of(stat: &str) -> Option<u32> {
+    // After the parenthesised command name: state, ppid, pgrp.
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().nth(2)?.parse().ok()
 }
 
 /// Kills any process whose command line mentions one of our state paths.
@@ -129,5 +158,20 @@ pub fn kill_strays(root: &Path, run: &Path) {
             eprintln!("xtask: stopping stray process {pid}: {}", cmdline.trim());
             stop_pid(pid, Duration::from_secs(10));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pgrp_is_read_after_the_command_name() {
+        // A command name may hold spaces and parentheses.
+        let stat = "4242 (a (b) c) S 1 4240 4240 0 -1 4194560";
+        assert_eq!(pgrp_of(stat), Some(4240));
+        assert_eq!(pgrp_of("garbage"), None);
+        let me = std::fs::read_to_string("/proc/self/stat").unwrap();
+        assert!(pgrp_of(&me).is_some());
     }
 }

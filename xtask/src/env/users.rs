@@ -151,10 +151,16 @@ fn survey() -> Res {
     let me = sh::euid()?;
     let leaders = leaders(&ctx)?;
     let s = judge(&leaders, &processes(), me, user_name)?;
+    let per: Vec<String> = s
+        .per_server
+        .iter()
+        .map(|(n, c)| format!("{n} {c}"))
+        .collect();
     eprintln!(
-        "xtask: {} servers ({} processes) surveyed; running as another user: {}; the rest as uid {me}",
+        "xtask: {} servers ({} processes: {}) surveyed; running as another user: {}; the rest as uid {me}",
         leaders.len(),
         s.processes,
+        per.join(", "),
         if s.listed.is_empty() {
             "none".to_string()
         } else {
@@ -166,6 +172,8 @@ fn survey() -> Res {
 
 struct Survey {
     processes: usize,
+    /// Processes of each server, in [`SERVICES`] order.
+    per_server: Vec<(String, usize)>,
     /// "server as user", for the users [`OTHER_USERS`] lists.
     listed: Vec<String>,
 }
@@ -180,17 +188,21 @@ fn judge(
 ) -> Res<Survey> {
     let mut s = Survey {
         processes: 0,
+        per_server: Vec::new(),
         listed: Vec::new(),
     };
     let mut bad = Vec::new();
     for (name, leader) in leaders {
         let mut uids = BTreeSet::new();
+        let mut count = 0;
         for (pid, p) in procs {
             if belongs(procs, *pid, *leader) {
-                s.processes += 1;
+                count += 1;
                 uids.extend(p.uids.iter().copied().filter(|u| *u != me));
             }
         }
+        s.processes += count;
+        s.per_server.push((name.to_string(), count));
         let listed = OTHER_USERS.iter().find(|(n, _)| n == name).map(|(_, u)| *u);
         for uid in uids {
             let user = name_of(uid);
@@ -325,6 +337,10 @@ mod tests {
         let leaders = [("rabbitmq", 10), ("postgres", 20)];
         let s = judge(&leaders, &procs, 0, name_of).unwrap();
         assert_eq!(s.processes, 4);
+        assert_eq!(
+            s.per_server,
+            [("rabbitmq".to_string(), 2), ("postgres".to_string(), 2)]
+        );
         assert_eq!(s.listed, ["postgres as postgres"]);
         // A helper of rabbitmq's running as some other user is refused.
         procs.insert(12, p(11, 12, 500));
