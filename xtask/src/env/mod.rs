@@ -319,7 +319,7 @@ fn build_for(names: &[&str]) -> Res {
 }
 
 /// A test holds this server (see [`FAULT_INSTANCES`]): who, if so.
-fn held_by_test(ctx: &Ctx, name: &str) -> Option<String> {
+pub(crate) fn held_by_test(ctx: &Ctx, name: &str) -> Option<String> {
     FAULT_INSTANCES
         .iter()
         .any(|(f, _)| *f == name)

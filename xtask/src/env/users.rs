@@ -9,7 +9,9 @@
 //! 2. Survey: every process of every server of the running environment runs
 //!    as the user running xtask, or as the user [`OTHER_USERS`] names for
 //!    that server. A server that starts running as someone else fails here
-//!    until it is listed, and so gets the check above.
+//!    until it is listed, and so gets the check above. Every server must be
+//!    running, except a fault-injection instance that a test holds (and may
+//!    have stopped on purpose).
 
 use super::{Ctx, OTHER_USERS, SERVICES, postgres, proc};
 use crate::sh::{self, Res};
@@ -44,9 +46,11 @@ fn leaders(ctx: &Ctx) -> Res<Vec<(&'static str, u32)>> {
             "postgres" => postgres::pid(ctx),
             other => proc::alive_pid(ctx, other),
         };
-        match pid {
-            Some(pid) => out.push((*name, pid)),
-            None => down.push(*name),
+        match (pid, super::held_by_test(ctx, name)) {
+            (Some(pid), _) => out.push((*name, pid)),
+            // A fault test stopped it on purpose; it has no processes to survey.
+            (None, Some(who)) => eprintln!("xtask: {name} is stopped by a fault test ({who})"),
+            (None, None) => down.push(*name),
         }
     }
     if down.is_empty() {
