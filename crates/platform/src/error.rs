@@ -77,14 +77,14 @@ pub enum Error {
         cluster: String,
         /// The k8s-api error.
         #[source]
-        source: kubepkg_k8s_api::Error,
+        source: Box<kubepkg_k8s_api::Error>,
     },
     /// An image registry or engine call failed.
     #[error(transparent)]
-    Image(#[from] kubepkg_image_api::Error),
+    Image(Box<kubepkg_image_api::Error>),
     /// An object storage or queue call failed.
     #[error(transparent)]
-    Storage(#[from] kubepkg_storage_api::Error),
+    Storage(Box<kubepkg_storage_api::Error>),
     /// Logging could not be set up.
     #[error(transparent)]
     Log(#[from] kubepkg_log_api::Error),
@@ -131,7 +131,7 @@ impl Error {
     pub fn kubernetes(cluster: impl Into<String>, source: kubepkg_k8s_api::Error) -> Error {
         Error::Kubernetes {
             cluster: cluster.into(),
-            source,
+            source: Box::new(source),
         }
     }
 
@@ -141,6 +141,18 @@ impl Error {
             setting: setting.into(),
             message: message.into(),
         }
+    }
+}
+
+impl From<kubepkg_image_api::Error> for Error {
+    fn from(e: kubepkg_image_api::Error) -> Self {
+        Error::Image(Box::new(e))
+    }
+}
+
+impl From<kubepkg_storage_api::Error> for Error {
+    fn from(e: kubepkg_storage_api::Error) -> Self {
+        Error::Storage(Box::new(e))
     }
 }
 
