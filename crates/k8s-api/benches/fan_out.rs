@@ -18,6 +18,14 @@
 //!
 //! For context it also times the calls made one cluster after the other
 //! (what a loop without fan-out costs) and a `GET /version` fan-out.
+//!
+//! The remote set-up is also measured with a client-go program doing the
+//! same fan-out through the same relays (`benches/peers/client-go`,
+//! `fanout`: one clientset per cluster, the lists at once, timed in its
+//! process after the same warm-up): target kubepkg's 10-cluster time ≤
+//! client-go's. kubepkg and client-go run in alternating blocks
+//! (`KUBEPKG_BENCH_BLOCKS`, default 3) of the rounds; every round prints a
+//! `RESULT` line per figure.
 
 mod support;
 
@@ -36,6 +44,7 @@ struct Timings {
 
 async fn measure(
     label: &str,
+    set: &str,
     configs: Vec<ClusterConfig>,
     ns: &str,
     objects: usize,
@@ -92,6 +101,33 @@ async fn measure(
         assert_eq!(r.len(), clusters);
         assert!(r.values().all(|r| matches!(r, Ok(n) if *n == objects)));
     }
+    for i in 0..rounds {
+        result(
+            &format!("k8s_fan_out{set}/serial"),
+            support::ns(serial[i]),
+            "ns",
+        );
+        result(
+            &format!("k8s_fan_out_version{set}/one_cluster"),
+            support::ns(v_single[i]),
+            "ns",
+        );
+        result(
+            &format!("k8s_fan_out_version{set}/{clusters}_clusters"),
+            support::ns(v_fan[i]),
+            "ns",
+        );
+        result(
+            &format!("k8s_fan_out{set}/one_cluster"),
+            support::ns(single[i]),
+            "ns",
+        );
+        result(
+            &format!("k8s_fan_out{set}/{clusters}_clusters"),
+            support::ns(fan[i]),
+            "ns",
+        );
+    }
     let t = Timings {
         single: median(single),
         fan: median(fan),
@@ -114,10 +150,53 @@ async fn measure(
     t
 }
 
+/// The client-go peer over the same relays: (one cluster, all) per round.
+async fn client_go(
+    relays: &[std::net::SocketAddr],
+    ns: &str,
+    objects: usize,
+    rounds: usize,
+) -> (Vec<Duration>, Vec<Duration>) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let token = dir.path().join("token");
+    std::fs::write(&token, &env().admin_token).expect("token file");
+    let servers: Vec<String> = relays.iter().map(|a| format!("https://{a}")).collect();
+    let out = tokio::process::Command::new(go_peer("client-go"))
+        .arg("fanout")
+        .arg("-ca-file")
+        .arg(&env().ca_file)
+        .arg("-token-file")
+        .arg(&token)
+        .args(["-namespace", ns, "-selector", "app=fan"])
+        .args(["-servers", &servers.join(",")])
+        .args(["-rounds", &rounds.to_string(), "-warmup", "3"])
+        .args(["-expect", &objects.to_string()])
+        .output()
+        .await
+        .expect("run the client-go peer");
+    assert!(
+        out.status.success(),
+        "client-go fanout failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let get = |key: &str| -> Vec<Duration> {
+        text.lines()
+            .filter_map(|l| l.strip_prefix(&format!("RESULT {key} ")))
+            .filter_map(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+            .map(Duration::from_nanos)
+            .collect()
+    };
+    let (one, all) = (get("one"), get("all"));
+    assert_eq!(one.len(), rounds, "client-go printed every round");
+    (one, all)
+}
+
 #[tokio::main]
 async fn main() {
     let clusters = size("KUBEPKG_BENCH_CLUSTERS", 10).max(1);
     let rounds = size("KUBEPKG_BENCH_ROUNDS", 30).max(1);
+    let blocks = size("KUBEPKG_BENCH_BLOCKS", 3).clamp(1, rounds);
     let objects = size("KUBEPKG_BENCH_FANOUT_OBJECTS", 50);
     let rtt = Duration::from_millis(size("KUBEPKG_BENCH_RTT_MS", 20) as u64);
     let c = client().await;
@@ -126,58 +205,70 @@ async fn main() {
         .map(|i| format!("---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: cm-{i}, namespace: {ns}, labels: {{app: fan}}}}\ndata: {{i: \"{i}\"}}\n"))
         .collect();
     assert!(c.apply(&text, &ApplyOptions::default()).await.is_ok());
+    let _ = go_peer("client-go");
 
     let upstream = api_server_addr();
-    let mut remote = Vec::new();
+    let mut relays = Vec::new();
     for _ in 0..clusters {
-        remote.push(config_via(delay_relay(upstream, rtt / 2).await));
+        relays.push(delay_relay(upstream, rtt / 2).await);
     }
-    let r = measure(
-        &format!("remote, {rtt:?} round trip"),
-        remote,
-        &ns,
-        objects,
-        rounds,
-    )
-    .await;
+    let per_block = rounds.div_ceil(blocks);
+    let (mut ours_one, mut ours_all, mut go_one, mut go_all) = (vec![], vec![], vec![], vec![]);
+    for block in 0..blocks {
+        let go_first = (block + round_shift()) % 2 == 1;
+        for side in if go_first {
+            ["go", "ours"]
+        } else {
+            ["ours", "go"]
+        } {
+            if side == "ours" {
+                let r = measure(
+                    &format!("remote, {rtt:?} round trip"),
+                    "",
+                    relays.iter().map(|a| config_via(*a)).collect(),
+                    &ns,
+                    objects,
+                    per_block,
+                )
+                .await;
+                ours_one.push(r.single);
+                ours_all.push(r.fan);
+            } else {
+                let (one, all) = client_go(&relays, &ns, objects, per_block).await;
+                for (o, a) in one.iter().zip(&all) {
+                    result("k8s_fan_out_client_go/one_cluster", support::ns(*o), "ns");
+                    result(
+                        &format!("k8s_fan_out_client_go/{clusters}_clusters"),
+                        support::ns(*a),
+                        "ns",
+                    );
+                }
+                go_one.extend(one);
+                go_all.extend(all);
+            }
+        }
+    }
     let l = measure(
         "loopback, one shared server",
+        "_loopback",
         (0..clusters).map(|_| config()).collect(),
         &ns,
         objects,
         rounds,
     )
     .await;
+    let (go_one, go_all) = (median(go_one), median(go_all));
     println!(
-        "fan_out: {clusters} remote clusters take {:.2}x one remote cluster's time (target <= 1.5x)",
-        r.fan.as_secs_f64() / r.single.as_secs_f64()
+        "fan_out [client-go, remote]: one cluster {go_one:?}, {clusters} clusters {go_all:?} -> {:.2}x",
+        go_all.as_secs_f64() / go_one.as_secs_f64()
     );
-    for (set, t) in [("", &r), ("_loopback", &l)] {
-        result(
-            &format!("k8s_fan_out{set}/serial"),
-            support::ns(t.serial),
-            "ns",
-        );
-        result(
-            &format!("k8s_fan_out_version{set}/one_cluster"),
-            support::ns(t.version_single),
-            "ns",
-        );
-        result(
-            &format!("k8s_fan_out_version{set}/{clusters}_clusters"),
-            support::ns(t.version_fan),
-            "ns",
-        );
-        result(
-            &format!("k8s_fan_out{set}/one_cluster"),
-            support::ns(t.single),
-            "ns",
-        );
-        result(
-            &format!("k8s_fan_out{set}/{clusters}_clusters"),
-            support::ns(t.fan),
-            "ns",
-        );
-    }
+    let (ours_one, ours_all) = (median(ours_one), median(ours_all));
+    println!(
+        "fan_out: {clusters} remote clusters take {:.2}x one remote cluster's time (target <= 1.5x); \
+         kubepkg / client-go over {clusters} remote clusters: time ratio {:.3} (target <= 1); loopback {:.2}x",
+        ours_all.as_secs_f64() / ours_one.as_secs_f64(),
+        ours_all.as_secs_f64() / go_all.as_secs_f64(),
+        l.fan.as_secs_f64() / l.single.as_secs_f64()
+    );
     drop_namespace(&c, &ns).await;
 }
