@@ -22,7 +22,11 @@
 //! `danger_accept_invalid_certs`, and plain http is refused unless it says
 //! `allow_http` (two separate settings, each logged as a warning when on;
 //! the single `insecure` key of earlier versions is refused with a message
-//! naming both). Every remote
+//! naming both). The registry clients retry idempotent calls through 429 /
+//! 5xx answers and connection failures (honouring `Retry-After`), put a
+//! total timeout on API calls but only connect and idle timeouts on blob
+//! downloads, read bounded bodies, and send credentials only where they
+//! belong (see [`distribution`] for the rules). Every remote
 //! call runs in a `tracing` span (`image.registry` / `image.engine`) with
 //! the backend, operation and target. Errors are one enum, [`Error`], whose
 //! [`kind()`](Error::kind) maps to the shared [`kubepkg_util::ErrorKind`].
