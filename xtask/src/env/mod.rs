@@ -381,7 +381,10 @@ fn in_parallel(
                 let failed: Vec<&str> = deps.iter().copied().filter(|d| !map[d]).collect();
                 drop(map);
                 let r = if failed.is_empty() {
-                    f(name)
+                    // A panic must still mark the server done, or what
+                    // needs it would wait for ever.
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(name)))
+                        .unwrap_or_else(|_| Err(format!("{name}: xtask panicked")))
                 } else {
                     Err(format!(
                         "{name} not started: it needs {}",
@@ -701,10 +704,10 @@ mod tests {
             log.lock().unwrap().push(("start", name));
             std::thread::sleep(std::time::Duration::from_millis(100));
             log.lock().unwrap().push(("done", name));
-            if name == "kube-apiserver" {
-                Err("kube-apiserver: boom".into())
-            } else {
-                Ok(())
+            match name {
+                "kube-apiserver" => Err("kube-apiserver: boom".into()),
+                "kube-apiserver-fault" => panic!("a bug"),
+                _ => Ok(()),
             }
         });
         let e = r.unwrap_err();
@@ -719,6 +722,7 @@ mod tests {
             );
         }
         assert!(e.contains("kube-apiserver: boom"), "{e}");
+        assert!(e.contains("kube-apiserver-fault: xtask panicked"), "{e}");
         // Needs are up first; everything else started in parallel.
         assert!(at("done", "etcd") < at("start", "kube-apiserver-fault"));
         assert!(at("start", "postgres") < at("done", "etcd"));
