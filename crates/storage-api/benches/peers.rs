@@ -412,6 +412,177 @@ async fn bench_small(store: &MinioStorage, mc: &Mc, bucket: &str, dir: &Path, ro
     std::fs::remove_dir_all(&src).ok();
 }
 
+/// `probe` (not run by default): where the download time goes. The same
+/// object read back several ways, each printed as MB/s beside `mc cp`:
+/// the body drained without writing (the client alone, with the sizes of
+/// the chunks it yields), drained into a `tokio::fs::File` one chunk at a
+/// time (what `big` does), gathered into 1 MiB blocks written by a blocking
+/// thread, and as `KUBEPKG_BENCH_PROBE_PARTS` (default 4) ranged GETs in
+/// parallel written in place.
+async fn probe_download(store: &MinioStorage, mc: &Mc, bucket: &str, dir: &Path) {
+    use kubepkg_storage_api::object::ByteRange;
+    let mib = env_usize("KUBEPKG_BENCH_BIG_MIB", 1024);
+    let parts = env_usize("KUBEPKG_BENCH_PROBE_PARTS", 4).max(1);
+    let len = mib * 1024 * 1024;
+    let mb = len as f64 / 1e6;
+    let src = dir.join("probe.bin");
+    write_random_file(&src, len);
+    store
+        .put_stream(
+            bucket,
+            "probe",
+            file_stream(src.clone()),
+            &PutOptions::default(),
+        )
+        .await
+        .expect("upload");
+    std::fs::remove_file(&src).ok();
+    let out = dir.join("probe.down");
+
+    // 1. drain only
+    let started = Instant::now();
+    let mut body = store
+        .get_stream(bucket, "probe", None)
+        .await
+        .expect("get")
+        .body;
+    let (mut n, mut chunks, mut largest) = (0usize, 0usize, 0usize);
+    while let Some(c) = body.next().await {
+        let c = c.expect("chunk");
+        n += c.len();
+        chunks += 1;
+        largest = largest.max(c.len());
+    }
+    assert_eq!(n, len);
+    let drain = mb / started.elapsed().as_secs_f64();
+    println!(
+        "probe: drain only {drain:.0} MB/s ({chunks} chunks, mean {} B, largest {largest} B)",
+        n / chunks.max(1)
+    );
+
+    // 2. tokio::fs, one write per chunk
+    let started = Instant::now();
+    let mut body = store
+        .get_stream(bucket, "probe", None)
+        .await
+        .expect("get")
+        .body;
+    let mut f = tokio::fs::File::create(&out).await.expect("create");
+    while let Some(c) = body.next().await {
+        f.write_all(&c.expect("chunk")).await.expect("write");
+    }
+    f.flush().await.expect("flush");
+    drop(f);
+    println!(
+        "probe: tokio::fs::File per chunk {:.0} MB/s",
+        mb / started.elapsed().as_secs_f64()
+    );
+    std::fs::remove_file(&out).ok();
+
+    // 3. 1 MiB blocks written by a blocking thread
+    let started = Instant::now();
+    let mut body = store
+        .get_stream(bucket, "probe", None)
+        .await
+        .expect("get")
+        .body;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+    let path = out.clone();
+    let writer = std::thread::spawn(move || {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&path).expect("create");
+        for block in rx {
+            f.write_all(&block).expect("write");
+        }
+    });
+    let mut block = Vec::with_capacity(1 << 20);
+    while let Some(c) = body.next().await {
+        block.extend_from_slice(&c.expect("chunk"));
+        if block.len() >= 1 << 20 {
+            tx.send(std::mem::replace(&mut block, Vec::with_capacity(1 << 20)))
+                .expect("writer");
+        }
+    }
+    tx.send(block).expect("writer");
+    drop(tx);
+    writer.join().expect("writer thread");
+    println!(
+        "probe: 1 MiB blocks on a blocking thread {:.0} MB/s",
+        mb / started.elapsed().as_secs_f64()
+    );
+    std::fs::remove_file(&out).ok();
+
+    // 4. parallel ranged GETs, written in place
+    let started = Instant::now();
+    let file = Arc::new(std::fs::File::create(&out).expect("create"));
+    file.set_len(len as u64).expect("size");
+    let part = len.div_ceil(parts);
+    futures::stream::iter(0..parts)
+        .map(|i| {
+            let file = file.clone();
+            async move {
+                use std::os::unix::fs::FileExt;
+                let (start, end) = (i * part, ((i + 1) * part).min(len));
+                let mut body = store
+                    .get_stream(
+                        bucket,
+                        "probe",
+                        Some(ByteRange::new(start as u64, end as u64)),
+                    )
+                    .await
+                    .expect("ranged get")
+                    .body;
+                let mut at = start as u64;
+                let mut block = Vec::with_capacity(1 << 20);
+                while let Some(c) = body.next().await {
+                    block.extend_from_slice(&c.expect("chunk"));
+                    if block.len() >= 1 << 20 {
+                        let b = std::mem::replace(&mut block, Vec::with_capacity(1 << 20));
+                        let f = file.clone();
+                        let pos = at;
+                        at += b.len() as u64;
+                        tokio::task::spawn_blocking(move || f.write_all_at(&b, pos))
+                            .await
+                            .expect("join")
+                            .expect("write");
+                    }
+                }
+                file.write_all_at(&block, at).expect("write");
+                assert_eq!(at as usize + block.len(), end);
+            }
+        })
+        .buffer_unordered(parts)
+        .collect::<Vec<()>>()
+        .await;
+    drop(file);
+    println!(
+        "probe: {parts} ranged GETs in parallel {:.0} MB/s",
+        mb / started.elapsed().as_secs_f64()
+    );
+    std::fs::remove_file(&out).ok();
+
+    // the peer, same object size
+    mc.run(&[
+        "cp",
+        &format!("bench/{bucket}/probe"),
+        out.to_str().unwrap_or_default(),
+    ]);
+    std::fs::remove_file(&out).ok();
+    let peer = mb
+        / mc.run(&[
+            "cp",
+            &format!("bench/{bucket}/probe"),
+            out.to_str().unwrap_or_default(),
+        ])
+        .as_secs_f64();
+    println!("probe: mc cp {peer:.0} MB/s");
+    std::fs::remove_file(&out).ok();
+    store
+        .delete_objects(bucket, &["probe".to_owned()])
+        .await
+        .expect("cleanup");
+}
+
 /// kubepkg's side of one mq round: publish `n`, then consume them.
 async fn mq_ours(mq: &Arc<AmqpQueue>, n: usize, size: usize, window: usize) -> (f64, f64) {
     let queue = kubepkg_testenv::unique_name("bench");
@@ -550,7 +721,7 @@ fn main() {
         .build()
         .expect("runtime");
     rt.block_on(async {
-        if only.contains("big") || only.contains("small") {
+        if only.contains("big") || only.contains("small") || only.contains("probe") {
             let store = minio();
             let mc = Mc::new();
             let bucket = kubepkg_testenv::unique_name("bench");
@@ -561,6 +732,9 @@ fn main() {
             }
             if only.contains("small") {
                 bench_small(&store, &mc, &bucket, dir.path(), &rounds).await;
+            }
+            if only.contains("probe") {
+                probe_download(&store, &mc, &bucket, dir.path()).await;
             }
             store.delete_bucket(&bucket).await.expect("delete bucket");
         }
