@@ -13,7 +13,10 @@
 //! 4. the message queue on RabbitMQ: confirmed publish, consume and ack;
 //! 5. the Docker engine and the OCI registry: build a `FROM scratch` image,
 //!    run it, push it, list it in the registry, delete it by digest;
-//! 6. PostgreSQL, which the platform store will use: one query.
+//! 6. the platform on a PostgreSQL store: the local cluster imported
+//!    under two names with a least-privilege service account each, what the
+//!    stored credential may do, health conditions, one search across both
+//!    names, and the clusters removed again.
 
 use std::error::Error;
 use std::time::Duration;
@@ -52,7 +55,7 @@ async fn main() -> Res {
     visit("Object storage", storage().await);
     visit("Message queue", queue().await);
     visit("Images", images().await);
-    visit("PostgreSQL", postgres().await);
+    visit("Platform", platform().await);
     if !failed.is_empty() {
         return Err(format!("tour failed at: {}", failed.join(", ")).into());
     }
@@ -350,7 +353,7 @@ async fn images() -> Res {
 
     let reg_cfg = RegistryConfig::new(reg.url.clone())
         .credentials(reg.username.clone(), reg.password.clone())
-        .insecure(true);
+        .allow_http(true);
     let pushed = engine
         .push(
             &reference,
@@ -382,20 +385,81 @@ async fn images() -> Res {
     Ok(())
 }
 
-async fn postgres() -> Res {
-    let env = kubepkg_testenv::postgres();
-    println!("== PostgreSQL at {}:{}", env.host, env.port);
-    let (client, conn) = tokio_postgres::connect(
-        &format!(
-            "host={} port={} user={} password={} dbname={}",
-            env.host, env.port, env.username, env.password, env.database
-        ),
-        tokio_postgres::NoTls,
+async fn platform() -> Res {
+    use kubepkg::platform::core::{ImportRequest, ImportSource, SearchQuery};
+    use kubepkg::platform::crypto::Keyring;
+    use kubepkg::platform::store::{Store, StoreOptions};
+    use kubepkg::platform::{Platform, PlatformOptions};
+
+    let pg = kubepkg_testenv::postgres();
+    let k8s = kubepkg_testenv::kubernetes();
+    println!("== Platform on PostgreSQL at {}:{}", pg.host, pg.port);
+    // A schema of its own, so the tour never touches other data.
+    let schema = "kubepkg_tour".to_string();
+    let keys = Keyring::new("tour", Keyring::generate_key())?;
+    let store = Store::open_with(
+        &pg.url,
+        keys,
+        StoreOptions {
+            postgres_schema: Some(schema.clone()),
+            ..StoreOptions::default()
+        },
     )
     .await?;
-    tokio::spawn(conn);
-    let row = client.query_one("SELECT version()", &[]).await?;
-    let v: String = row.get(0);
-    println!("  {v}");
+    let platform = Platform::with_store(store, PlatformOptions::default()).await?;
+    let names = ["tour-east", "tour-west"];
+    // Left over from an interrupted run?
+    for name in names {
+        let _ = platform.delete_cluster(name).await;
+    }
+    let result = async {
+        for (name, region) in names.iter().zip(["east", "west"]) {
+            let report = platform
+                .import_cluster(
+                    ImportRequest::new(
+                        *name,
+                        ImportSource::KubeconfigFile {
+                            path: k8s.kubeconfig.clone(),
+                            context: None,
+                        },
+                    )
+                    .label("region", region),
+                )
+                .await?;
+            let a = &report.access;
+            println!(
+                "  imported {name} ({}), stored credential: {} — list pods {}, create deployments {}, delete namespaces {}",
+                report.version,
+                report.service_account.as_deref().unwrap_or("as given"),
+                a.allows("list", "", "pods"),
+                a.allows("create", "apps", "deployments"),
+                a.allows("delete", "", "namespaces"),
+            );
+        }
+        let health = platform.check_health(names[0]).await?;
+        let conditions: Vec<String> = health
+            .conditions
+            .iter()
+            .map(|c| format!("{:?}={:?}", c.type_, c.status))
+            .collect();
+        println!("  health of {}: {}", names[0], conditions.join(" "));
+        let page = platform
+            .search(&SearchQuery::new("v1", "Node").limit(10))
+            .await?;
+        for item in &page.items {
+            println!(
+                "  search: {} / {}",
+                item.cluster,
+                item.object.metadata.name.as_deref().unwrap_or("?")
+            );
+        }
+        Ok::<(), Box<dyn Error>>(())
+    }
+    .await;
+    for name in names {
+        let _ = platform.delete_cluster(name).await;
+    }
+    result?;
+    println!("  clusters removed from the store (schema {schema})");
     Ok(())
 }

@@ -35,3 +35,12 @@ pub use kubepkg_storage_api as storage;
 /// Vendor adapters and the core layer ([`kubepkg_platform`]).
 #[cfg(feature = "platform")]
 pub use kubepkg_platform as platform;
+
+/// Initialises every crate's process-wide defaults and named instances from
+/// one platform config file ([`kubepkg_platform::init()`]).
+#[cfg(feature = "platform")]
+pub use kubepkg_platform::init;
+
+/// The platform's one configuration ([`kubepkg_platform::PlatformConfig`]).
+#[cfg(feature = "platform")]
+pub use kubepkg_platform::PlatformConfig;
