@@ -598,3 +598,31 @@ async fn large_contexts_build_and_logs_stream() {
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Invalid, "{e}");
 }
+
+/// Against the registry's HTTPS endpoint (a certificate from the
+/// environment's own CA): verified by default, so unknown to a default
+/// client; `allow_http` does not weaken that, `ca_file` trusts the CA, and
+/// only `danger_accept_invalid_certs` skips the check.
+#[tokio::test]
+async fn tls_is_verified_and_allow_http_is_not_a_cert_switch() {
+    let r = common::registry_env();
+    let tls = kubepkg_testenv::registry_tls();
+    let base = || {
+        kubepkg_image_api::RegistryConfig::new(tls.url.clone())
+            .credentials(r.username.clone(), r.password.clone())
+    };
+    for (what, cfg) in [("default", base()), ("allow_http", base().allow_http(true))] {
+        let reg = kubepkg_image_api::connect_registry(&cfg).unwrap();
+        let e = reg.check_credentials().await.unwrap_err();
+        assert!(matches!(e, Error::Transport { .. }), "{what}: {e:?}");
+    }
+    let mut trusted = base();
+    trusted.ca_file = Some(tls.ca_file.clone());
+    let reg = kubepkg_image_api::connect_registry(&trusted).unwrap();
+    reg.check_credentials().await.unwrap();
+    reg.list_repositories(None).await.unwrap();
+
+    let unchecked =
+        kubepkg_image_api::connect_registry(&base().danger_accept_invalid_certs(true)).unwrap();
+    unchecked.check_credentials().await.unwrap();
+}
