@@ -843,3 +843,48 @@ fn the_reference_config_parses_and_validates() {
         assert!(kinds.contains(kind), "the reference has no {kind} provider");
     }
 }
+
+/// The default store URL is one the store opens: the database file (and
+/// the missing directories) appear under `data_dir`.
+#[tokio::test]
+async fn the_default_store_url_opens_under_data_dir() {
+    use std::str::FromStr as _;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data_dir = dir.path().join("nested").join("data");
+    let config = PlatformConfig::from_sources(
+        None,
+        env(&[
+            (
+                "KUBEPKG_DATA_DIR",
+                data_dir.to_str().expect("UTF-8 temp dir"),
+            ),
+            ("KUBEPKG_ENCRYPTION__ACTIVE_KEY", "k1"),
+            ("KUBEPKG_ENCRYPTION__KEYS__K1", KEY1),
+        ]),
+    )
+    .expect("config");
+    let keyring = kubepkg_platform::Keyring::from_settings(
+        &config.encryption.active_key,
+        &config.encryption.keys,
+        "encryption.keys",
+    )
+    .expect("keyring from the settings");
+    let store = kubepkg_platform::Store::open_with(
+        config.store_url().expose(),
+        keyring,
+        config.store.options(),
+    )
+    .await
+    .expect("the store opens at the default URL");
+    drop(store);
+    assert!(data_dir.join("kubepkg.db").is_file());
+
+    // The relative default names a file relative to the working directory.
+    let url = PlatformConfig::default().store_url();
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str(url.expose()).expect("SQLite URL");
+    assert_eq!(
+        options.get_filename(),
+        Path::new("./kubepkg-data/kubepkg.db")
+    );
+}
