@@ -245,16 +245,19 @@ fn section<'a, T>(name: &str, s: &'a Option<T>) -> &'a T {
 
 /// Panics unless something accepts TCP connections at `addr` (`host:port`).
 pub fn require_tcp(server: &str, addr: &str) {
+    if !accepts_tcp(addr) {
+        panic!("{server} is not reachable at {addr}; {HOW} (check `cargo xtask env status`)");
+    }
+}
+
+fn accepts_tcp(addr: &str) -> bool {
     let addrs: Vec<SocketAddr> = addr
         .to_socket_addrs()
         .map(|a| a.collect())
         .unwrap_or_default();
-    let ok = addrs
+    addrs
         .iter()
-        .any(|a| TcpStream::connect_timeout(a, Duration::from_secs(2)).is_ok());
-    if !ok {
-        panic!("{server} is not reachable at {addr}; {HOW} (check `cargo xtask env status`)");
-    }
+        .any(|a| TcpStream::connect_timeout(a, Duration::from_secs(2)).is_ok())
 }
 
 /// `host:port` of an `http(s)://host:port/...` URL.
@@ -332,21 +335,23 @@ pub fn minio_tls() -> &'static TlsEndpoint {
 /// The fault-injection API server, held exclusively (see [`Exclusive`]):
 /// the same cluster as [`kubernetes()`] (one etcd, one CA, the same
 /// tokens, nodes and namespaces), another server URL and kubeconfig.
-/// Waits while another test holds it; checked reachable once held.
+/// Waits while another test holds it; once held, started if a test before
+/// left it stopped, and checked reachable.
 pub fn kubernetes_fault() -> Exclusive<Kubernetes> {
     let k = section("kubernetes_fault", &env().kubernetes_fault);
     let g = Exclusive::acquire("kube-apiserver-fault", k);
-    require_tcp("the fault-injection API server", authority(&k.server));
+    g.require_up("the fault-injection API server", authority(&k.server));
     g
 }
 
 /// The fault-injection RabbitMQ node, held exclusively (see
 /// [`Exclusive`]): the same credentials as [`rabbitmq()`], a broker of its
-/// own. Waits while another test holds it; checked reachable once held.
+/// own. Waits while another test holds it; once held, started if a test
+/// before left it stopped, and checked reachable.
 pub fn rabbitmq_fault() -> Exclusive<RabbitMq> {
     let r = section("rabbitmq_fault", &env().rabbitmq_fault);
     let g = Exclusive::acquire("rabbitmq-fault", r);
-    require_tcp(
+    g.require_up(
         "the fault-injection RabbitMQ node",
         &format!("{}:{}", r.host, r.port),
     );
@@ -408,6 +413,21 @@ impl<T> Exclusive<T> {
             },
             Err(e) => panic!("cannot hold {server} for this test alone: {e}"),
         }
+    }
+
+    /// A test that stopped the instance and then failed leaves it down for
+    /// the next holder, who may start it: nobody else uses it.
+    fn require_up(&self, what: &str, addr: &str) {
+        if !accepts_tcp(addr) {
+            eprintln!(
+                "{} is down (a test before this one may have stopped it); starting it",
+                self.server
+            );
+            if let Err(e) = self.start() {
+                panic!("{what} is not reachable at {addr} and could not be started: {e}");
+            }
+        }
+        require_tcp(what, addr);
     }
 
     /// The server's name for `cargo xtask env stop|start|restart`.

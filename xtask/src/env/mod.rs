@@ -273,11 +273,22 @@ fn start(ctx: &Ctx, name: &str) -> Res {
     }
 }
 
+/// Stops a server; done when it no longer answers its health check, so a
+/// test that stops a server meets it down.
 fn stop(ctx: &Ctx, name: &str) -> Res {
     match name {
         "rabbitmq" | "rabbitmq-fault" => rabbitmq::node(name)?.stop(ctx),
         "postgres" => postgres::stop(ctx),
         other => proc::stop(ctx, other),
+    }?;
+    if sh::wait_until(std::time::Duration::from_secs(10), || {
+        health(ctx, name).is_err()
+    }) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name} still answers after it was stopped (a process that is not ours?)"
+        ))
     }
 }
 
