@@ -375,9 +375,9 @@ impl PlatformConfig {
         Self::from_sources(Some(path.as_ref()), load::process_env())
     }
 
-    /// [`load`](Self::load)s `$KUBEPKG_CONFIG` when it is set, else
-    /// `./kubepkg.toml` when that file exists, else only the defaults and
-    /// the environment overrides.
+    /// [`load`](Self::load)s `$KUBEPKG_CONFIG` when it is set and not
+    /// empty, else `./kubepkg.toml` when that file exists, else only the
+    /// defaults and the environment overrides.
     ///
     /// # Errors
     ///
@@ -387,7 +387,7 @@ impl PlatformConfig {
         let env = load::process_env();
         let named = env
             .iter()
-            .find(|(k, _)| k == ENV_CONFIG)
+            .find(|(k, v)| k == ENV_CONFIG && !v.is_empty())
             .map(|(_, v)| PathBuf::from(v));
         match named {
             Some(path) => Self::from_sources(Some(&path), env),
