@@ -87,6 +87,19 @@ pub struct S3Config {
     pub max_attempts: u32,
     /// TCP connect timeout in seconds (default 10).
     pub connect_timeout_secs: u64,
+    /// How long, in seconds, a request may wait for the server to start
+    /// answering, and a download for the next piece of its body (default
+    /// 60; 0: no limit). Uploads (puts and multipart parts) are bounded by
+    /// `attempt_timeout_secs` instead, since sending their body takes time.
+    pub read_timeout_secs: u64,
+    /// How long one attempt of a request may take in all, in seconds
+    /// (default 300; 0: no limit). A multipart part must upload within it:
+    /// raise it for large parts over slow links.
+    pub attempt_timeout_secs: u64,
+    /// How long a request may take with all its retries, in seconds
+    /// (default 0: no limit beyond `max_attempts` attempts of
+    /// `attempt_timeout_secs`).
+    pub operation_timeout_secs: u64,
     /// Compare returned ETags with the MD5 computed locally (default true).
     /// Turn off for servers whose ETags are not MD5s (e.g. SSE-KMS).
     pub verify_etag: bool,
@@ -102,6 +115,9 @@ impl Default for S3Config {
             multipart: MultipartConfig::default(),
             max_attempts: 3,
             connect_timeout_secs: 10,
+            read_timeout_secs: 60,
+            attempt_timeout_secs: 300,
+            operation_timeout_secs: 0,
             verify_etag: true,
         }
     }
@@ -123,17 +139,31 @@ pub struct MinioConfig {
     pub multipart: MultipartConfig,
     /// Attempts per request including the first (default 3).
     pub max_attempts: u32,
+    /// TCP connect timeout in seconds (default 10).
+    pub connect_timeout_secs: u64,
+    /// As [`S3Config::read_timeout_secs`] (default 60; 0: no limit).
+    pub read_timeout_secs: u64,
+    /// As [`S3Config::attempt_timeout_secs`] (default 300; 0: no limit);
+    /// also bounds one admin API request.
+    pub attempt_timeout_secs: u64,
+    /// As [`S3Config::operation_timeout_secs`] (default 0: no limit).
+    pub operation_timeout_secs: u64,
 }
 
 impl Default for MinioConfig {
     fn default() -> Self {
+        let s3 = S3Config::default();
         MinioConfig {
             endpoint: "http://127.0.0.1:9000".into(),
             access_key: String::new(),
             secret_key: Secret::default(),
             region: "us-east-1".into(),
             multipart: MultipartConfig::default(),
-            max_attempts: 3,
+            max_attempts: s3.max_attempts,
+            connect_timeout_secs: s3.connect_timeout_secs,
+            read_timeout_secs: s3.read_timeout_secs,
+            attempt_timeout_secs: s3.attempt_timeout_secs,
+            operation_timeout_secs: s3.operation_timeout_secs,
         }
     }
 }
@@ -152,6 +182,10 @@ impl MinioConfig {
             },
             multipart: self.multipart.clone(),
             max_attempts: self.max_attempts,
+            connect_timeout_secs: self.connect_timeout_secs,
+            read_timeout_secs: self.read_timeout_secs,
+            attempt_timeout_secs: self.attempt_timeout_secs,
+            operation_timeout_secs: self.operation_timeout_secs,
             ..S3Config::default()
         }
     }

@@ -7,12 +7,15 @@
 //!   streams, ranges, metadata, listings as streams of pages, copy, batch
 //!   delete), presigned URLs, automatic multipart uploads with checksums.
 //!   Backends: [`memory`](object::memory) and [`local`](object::local)
-//!   (default features), [`s3`](object::s3) and [`minio`](object::minio).
+//!   (default features), `object::s3` and `object::minio` (features `s3`,
+//!   `minio`). Every backend applies the same key rules
+//!   ([`validate::object_key`], MinIO's), so a key gets the same answer
+//!   everywhere.
 //! - [`MessageQueue`]: exchanges, queues, bindings,
 //!   confirmed persistent publishes, consumers with ack / nack / reject and
 //!   prefetch, dead-lettering, request / reply. Backends:
-//!   [`memory`](mq::memory) (default) and [`amqp`](mq::amqp) (RabbitMQ, with
-//!   reconnects and at-least-once delivery).
+//!   [`memory`](mq::memory) (default) and `mq::amqp` (feature `amqp`:
+//!   RabbitMQ, with reconnects and at-least-once delivery).
 //!
 //! Configs are plain data ([`config`]); [`global`] keeps process-wide
 //! defaults and named instances. Every error is one [`Error`] whose
@@ -55,6 +58,17 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! ## Tests
+//!
+//! `cargo test -p kubepkg-storage-api` runs the in-process suites (memory
+//! and local backends, the memory broker). The suites against real servers
+//! — MinIO through `s3` / `minio`, RabbitMQ through `amqp`, started by
+//! `cargo xtask env up` — are separate test targets that declare the
+//! features they need (`required-features` in Cargo.toml), so they are
+//! never built with their tests compiled out: run them with
+//! `cargo test -p kubepkg-storage-api --all-features` (as `cargo xtask test`
+//! does). They fail, rather than pass, when a server is missing.
 #![warn(missing_docs)]
 
 pub mod config;

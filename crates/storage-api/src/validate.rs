@@ -49,32 +49,18 @@ pub fn bucket_name(name: &str) -> Result<()> {
 /// a file-name limit).
 pub const MAX_SEGMENT_LEN: usize = 255;
 
-/// Checks the key of an object about to be written (put, copy destination,
-/// presigned put). The rules are MinIO's, so every backend accepts exactly
-/// the keys MinIO stores under their own name:
+/// Checks an object key. The rules are MinIO's (and the S3 SDK's), so every
+/// backend accepts exactly the keys MinIO stores under their own name:
 ///
 /// - 1–1024 bytes, no control characters (MinIO refuses NUL; the others are
-///   refused here because XML listings cannot carry them safely);
+///   refused here because XML listings cannot carry them safely), not only
+///   whitespace (the S3 SDK takes such a key for a missing one);
 /// - not absolute: MinIO would store `/a` as `a`;
-/// - no empty segment (`a//b`), and no trailing `/` (on MinIO such an
-///   object hides every key below it from listings);
+/// - no empty segment (`a//b`); one trailing `/` is fine (`dir/`);
 /// - no segment longer than 255 bytes;
 /// - no `.` or `..` segment, also padded with spaces (` .. `), so a key can
 ///   never escape its bucket on a filesystem-backed store.
 pub fn object_key(key: &str) -> Result<()> {
-    check_key(key, false)
-}
-
-/// Checks the key of an object to read or delete (get, head, delete, copy
-/// source, presigned get): the rules of [`object_key`], except that one
-/// trailing `/` is allowed, so "folder" marker objects made by other S3
-/// tools can still be read and deleted. Such keys are never stored by the
-/// memory and local backends: there they are simply missing.
-pub fn existing_key(key: &str) -> Result<()> {
-    check_key(key, true)
-}
-
-fn check_key(key: &str, trailing_slash: bool) -> Result<()> {
     let bad = |why: &str| {
         let shown: String = key.chars().take(64).collect();
         let more = if shown.len() < key.len() { "..." } else { "" };
@@ -89,14 +75,13 @@ fn check_key(key: &str, trailing_slash: bool) -> Result<()> {
     if key.chars().any(char::is_control) {
         return bad("must not contain control characters");
     }
+    if key.trim().is_empty() {
+        return bad("must not be only whitespace");
+    }
     if key.starts_with('/') {
         return bad("must not be absolute (start with '/')");
     }
-    let body = match key.strip_suffix('/') {
-        Some(_) if !trailing_slash => return bad("must not end with '/'"),
-        Some(b) => b,
-        None => key,
-    };
+    let body = key.strip_suffix('/').unwrap_or(key);
     for seg in body.split('/') {
         if seg.is_empty() {
             return bad("must not contain an empty path segment ('//')");
@@ -219,10 +204,12 @@ mod tests {
         for ok in [
             "a",
             "dir/file.txt",
+            "dir/",
+            "a/b/",
             ".hidden",
             "x..y",
             "ünï",
-            " ",
+            " x",
             "a/ /b",
             "x .. y",
             "\u{a0}..",
@@ -230,7 +217,6 @@ mod tests {
             &len1024,
         ] {
             assert!(object_key(ok).is_ok(), "{ok}");
-            assert!(existing_key(ok).is_ok(), "{ok}");
         }
         let seg256 = format!("d/{}", "s".repeat(256));
         for bad in [
@@ -247,15 +233,13 @@ mod tests {
             "a//b",
             "a/b//",
             "/",
+            " ",
+            "\u{a0} ",
             &seg256,
             &format!("{len1024}x"),
         ] {
             assert!(object_key(bad).is_err(), "{bad:?}");
-            assert!(existing_key(bad).is_err(), "{bad:?}");
         }
-        assert!(object_key("dir/").is_err());
-        assert!(existing_key("dir/").is_ok());
-        assert!(existing_key("a/b/").is_ok());
     }
 
     #[test]

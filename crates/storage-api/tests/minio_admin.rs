@@ -1,7 +1,6 @@
 //! MinIO extras against the environment's MinIO: admin API (server info,
 //! users, policies) and the bucket versioning / lifecycle / notification
-//! setters.
-#![cfg(feature = "minio")]
+//! setters. Needs the `minio` feature (declared in Cargo.toml).
 
 use kubepkg_storage_api::config::{MinioConfig, StorageConfig, connect};
 use kubepkg_storage_api::object::ObjectStorage;

@@ -1,12 +1,11 @@
-//! The object-storage conformance suite on every backend: memory and local
-//! here; s3 and minio against the local environment's MinIO.
+//! The object-storage conformance suite on the embedded backends (memory,
+//! local). The same suites run against MinIO through the s3 and minio
+//! backends in `object_s3.rs` (features `s3`, `minio`).
 
 mod common;
 
 use std::sync::Arc;
 
-#[cfg(feature = "s3")]
-use kubepkg_storage_api::config::MultipartConfig;
 use kubepkg_storage_api::config::{StorageConfig, connect};
 use kubepkg_storage_api::object::ObjectStorage;
 
@@ -35,7 +34,6 @@ async fn memory_and_local_give_every_key_the_same_answer() {
     assert_eq!(a, b);
 }
 
-#[cfg(feature = "local")]
 mod local {
     use super::*;
     use kubepkg_storage_api::config::LocalConfig;
@@ -184,54 +182,4 @@ mod local {
         assert_eq!(s.get_object("persist", "k").await.unwrap(), "v");
         assert_eq!(s.list_buckets().await.unwrap()[0].name, "persist");
     }
-}
-
-#[cfg(feature = "s3")]
-fn multipart_5mib() -> MultipartConfig {
-    MultipartConfig {
-        threshold: 5 * 1024 * 1024,
-        part_size: 5 * 1024 * 1024,
-        max_concurrent_parts: 4,
-    }
-}
-
-#[cfg(feature = "s3")]
-#[tokio::test]
-async fn s3_backend_against_minio() {
-    use kubepkg_storage_api::config::{CredentialsConfig, S3Config};
-    let m = kubepkg_testenv::minio();
-    let cfg = StorageConfig::S3(S3Config {
-        endpoint: Some(m.endpoint.clone()),
-        region: m.region.clone(),
-        path_style: true,
-        credentials: CredentialsConfig::Static {
-            access_key: m.access_key.clone(),
-            secret_key: m.secret_key.clone().into(),
-            session_token: None,
-        },
-        multipart: multipart_5mib(),
-        ..Default::default()
-    });
-    let store = connect(&cfg).unwrap();
-    assert_eq!(store.backend(), "s3");
-    common::object_suite(store.clone(), true).await;
-    common::object_bad_input(store).await;
-}
-
-#[cfg(feature = "minio")]
-#[tokio::test]
-async fn minio_backend() {
-    use kubepkg_storage_api::config::MinioConfig;
-    let m = kubepkg_testenv::minio();
-    let cfg = StorageConfig::Minio(MinioConfig {
-        endpoint: m.endpoint.clone(),
-        access_key: m.access_key.clone(),
-        secret_key: m.secret_key.clone().into(),
-        region: m.region.clone(),
-        multipart: multipart_5mib(),
-        ..Default::default()
-    });
-    let store = connect(&cfg).unwrap();
-    assert_eq!(store.backend(), "minio");
-    common::object_suite(store, true).await;
 }

@@ -13,7 +13,8 @@
 //!
 //! Keys follow [`crate::validate::object_key`], the rules of every backend
 //! (no absolute keys, no empty, `.` or `..` segments, segments of at most 255
-//! bytes); nothing outside the root is ever touched.
+//! bytes); nothing outside the root is ever touched. A key ending in `/` is
+//! the file `.o` of its directory.
 //!
 //! Listings walk the bucket lazily, in key order: a page at a time, holding
 //! one directory's entries per level of the walk, never the whole bucket. A
@@ -34,8 +35,8 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 use super::{
     BucketInfo, ByteRange, ByteStream, ListOptions, ListPage, Listed, ObjectMeta, ObjectStorage,
-    ObjectStream, ObjectSummary, Paging, PutOptions, PutResult, check, check_existing,
-    common_prefix, hex, no_bucket, no_key,
+    ObjectStream, ObjectSummary, Paging, PutOptions, PutResult, check, common_prefix, hex,
+    no_bucket, no_key,
 };
 pub use crate::config::LocalConfig;
 use crate::error::{Error, Result};
@@ -157,16 +158,12 @@ impl LocalStorage {
         self.root.join(bucket)
     }
 
-    /// `(data file, metadata file)` of a validated key; `None` for a key
-    /// this backend never stores (one ending in `/`, allowed only to read
-    /// or delete).
+    /// `(data file, metadata file)` of a validated key. A key ending in `/`
+    /// is the file `.o` in its directory.
     fn paths(&self, bucket: &str, key: &str) -> Option<(PathBuf, PathBuf)> {
         let mut p = self.bucket_dir(bucket);
         let segs: Vec<&str> = key.split('/').collect();
         let (last, dirs) = segs.split_last()?;
-        if last.is_empty() {
-            return None;
-        }
         for d in dirs {
             p.push(names(d).2);
         }
@@ -307,7 +304,7 @@ impl LocalStorage {
     }
 
     async fn meta(&self, bucket: &str, key: &str) -> Result<(ObjectMeta, PathBuf)> {
-        check_existing(bucket, key)?;
+        check(bucket, key)?;
         self.require_bucket(bucket).await?;
         let Some((data_path, meta_path)) = self.paths(bucket, key) else {
             return Err(no_key(bucket, key));
@@ -775,7 +772,7 @@ impl ObjectStorage for LocalStorage {
     }
 
     async fn delete_object(&self, bucket: &str, key: &str) -> Result<()> {
-        check_existing(bucket, key)?;
+        check(bucket, key)?;
         self.require_bucket(bucket).await?;
         self.remove_key(bucket, key).await
     }
@@ -783,7 +780,7 @@ impl ObjectStorage for LocalStorage {
     async fn delete_objects(&self, bucket: &str, keys: &[String]) -> Result<()> {
         validate::bucket_name(bucket)?;
         for k in keys {
-            validate::existing_key(k)?;
+            validate::object_key(k)?;
         }
         self.require_bucket(bucket).await?;
         for k in keys {
@@ -793,7 +790,7 @@ impl ObjectStorage for LocalStorage {
     }
 
     async fn presign_get(&self, bucket: &str, key: &str, _expires_in: Duration) -> Result<String> {
-        check_existing(bucket, key)?;
+        check(bucket, key)?;
         Err(Error::Unsupported(
             "the local backend has no URLs to presign".into(),
         ))
@@ -819,7 +816,8 @@ mod tests {
         let (d, m) = s.paths("b", "a/b/c.txt").unwrap();
         assert_eq!(d, PathBuf::from("/r/b/a.d/b.d/c.txt.o"));
         assert_eq!(m, PathBuf::from("/r/b/a.d/b.d/c.txt.m"));
-        assert!(s.paths("b", "dir/").is_none(), "never stored");
+        let (d, _) = s.paths("b", "dir/").unwrap();
+        assert_eq!(d, PathBuf::from("/r/b/dir.d/.o"));
         let long = "x".repeat(255);
         let (d, _) = s.paths("b", &format!("{long}/{long}")).unwrap();
         let name = d.file_name().unwrap().to_str().unwrap();

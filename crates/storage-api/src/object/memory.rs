@@ -14,8 +14,8 @@ use futures::stream::BoxStream;
 
 use super::{
     BucketInfo, ByteRange, ByteStream, ListOptions, ListPage, Listed, ObjectMeta, ObjectStorage,
-    ObjectStream, ObjectSummary, Paging, PutOptions, PutResult, check, check_existing,
-    collect_stream, common_prefix, md5_hex, no_bucket, no_key,
+    ObjectStream, ObjectSummary, Paging, PutOptions, PutResult, check, collect_stream,
+    common_prefix, md5_hex, no_bucket, no_key,
 };
 use crate::error::{Error, Result};
 use crate::validate;
@@ -124,7 +124,7 @@ impl MemoryStorage {
     }
 
     fn lookup(&self, bucket: &str, key: &str) -> Result<Stored> {
-        check_existing(bucket, key)?;
+        check(bucket, key)?;
         let state = self.read()?;
         let b = state.get(bucket).ok_or_else(|| no_bucket(bucket))?;
         b.objects
@@ -295,7 +295,7 @@ impl ObjectStorage for MemoryStorage {
     }
 
     async fn delete_object(&self, bucket: &str, key: &str) -> Result<()> {
-        check_existing(bucket, key)?;
+        check(bucket, key)?;
         let mut state = self.write()?;
         let b = state.get_mut(bucket).ok_or_else(|| no_bucket(bucket))?;
         b.objects.remove(key);
@@ -305,7 +305,7 @@ impl ObjectStorage for MemoryStorage {
     async fn delete_objects(&self, bucket: &str, keys: &[String]) -> Result<()> {
         validate::bucket_name(bucket)?;
         for k in keys {
-            validate::existing_key(k)?;
+            validate::object_key(k)?;
         }
         let mut state = self.write()?;
         let b = state.get_mut(bucket).ok_or_else(|| no_bucket(bucket))?;
@@ -316,7 +316,7 @@ impl ObjectStorage for MemoryStorage {
     }
 
     async fn presign_get(&self, bucket: &str, key: &str, _expires_in: Duration) -> Result<String> {
-        check_existing(bucket, key)?;
+        check(bucket, key)?;
         Err(Error::Unsupported(
             "the memory backend has no URLs to presign".into(),
         ))

@@ -7,6 +7,10 @@
 //! secrets (adding a user, attaching policies) are encrypted the way MinIO
 //! expects (PBKDF2-SHA256 key from the caller's secret key, AES-256-GCM in
 //! 16 KiB authenticated chunks).
+//!
+//! One MinIO behaviour no client can change: when both an object `a` and
+//! keys below it (`a/b`) exist, MinIO lists `a` but not `a/b` (both can be
+//! read). The other backends list both.
 
 use std::time::{Duration, SystemTime};
 
@@ -60,9 +64,17 @@ impl MinioStorage {
         let s3 = S3Storage::build(&config.to_s3(), "minio")?;
         let endpoint = url::Url::parse(&config.endpoint)
             .map_err(|e| Error::Invalid(format!("minio endpoint {:?}: {e}", config.endpoint)))?;
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(60))
+        // The admin API shares the S3 side's timeouts (0: no limit).
+        let secs = |n: u64| (n > 0).then(|| Duration::from_secs(n.min(10 * 365 * 24 * 3600)));
+        let mut http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(config.connect_timeout_secs.max(1)));
+        if let Some(d) = secs(config.read_timeout_secs) {
+            http = http.read_timeout(d);
+        }
+        if let Some(d) = secs(config.attempt_timeout_secs) {
+            http = http.timeout(d);
+        }
+        let http = http
             .build()
             .map_err(|e| Error::Internal(format!("building the HTTP client: {e}")))?;
         Ok(MinioStorage {

@@ -307,9 +307,8 @@ impl MultipartConfig {
 /// One object store. Object-safe; use it as `Arc<dyn ObjectStorage>`.
 ///
 /// Bucket names follow the S3 rules and keys are checked by
-/// [`crate::validate::object_key`] (keys written) or
-/// [`crate::validate::existing_key`] (keys read or deleted) before anything is
-/// sent; a failed check is [`Error::Invalid`] and changes nothing.
+/// [`crate::validate::object_key`] before anything is sent; a failed check
+/// is [`Error::Invalid`] and changes nothing.
 #[async_trait]
 pub trait ObjectStorage: Send + Sync + fmt::Debug {
     /// The backend's name: `"memory"`, `"local"`, `"s3"` or `"minio"`.
@@ -556,16 +555,10 @@ pub(crate) fn no_key(bucket: &str, key: &str) -> Error {
     ))
 }
 
-/// Checks a `bucket` + `key` pair about to be written.
+/// Checks a `bucket` + `key` pair.
 pub(crate) fn check(bucket: &str, key: &str) -> Result<()> {
     crate::validate::bucket_name(bucket)?;
     crate::validate::object_key(key)
-}
-
-/// Checks a `bucket` + `key` pair to read or delete.
-pub(crate) fn check_existing(bucket: &str, key: &str) -> Result<()> {
-    crate::validate::bucket_name(bucket)?;
-    crate::validate::existing_key(key)
 }
 
 #[cfg(test)]

@@ -12,8 +12,15 @@
 //!   body itself is sent as `UNSIGNED-PAYLOAD` (no second SHA-256 pass).
 //! - Uploads above [`MultipartConfig::threshold`] go multipart, with at most
 //!   [`MultipartConfig::max_concurrent_parts`] parts in flight; a part that
-//!   fails with a transient error is retried, and an upload that fails is
-//!   aborted so no parts stay behind on the server.
+//!   fails with a transient error is retried (for up to a minute, so a short
+//!   outage does not fail the upload). Part uploads are tasks owned by the
+//!   upload: when it fails, or its future is dropped, they are stopped and
+//!   then the upload is aborted, so no parts stay behind on the server and
+//!   nothing keeps writing.
+//! - Every request has a connect timeout, a read timeout (for the answer to
+//!   start, and between two pieces of a download body) and a per-attempt
+//!   timeout, optionally an overall one ([`S3Config`]): a server that never
+//!   answers fails the call with `Timeout`.
 //! - TLS certificates are always verified.
 
 use std::collections::{BTreeMap, HashMap};
@@ -35,8 +42,9 @@ use aws_sdk_s3::types::{
 };
 use base64::Engine as _;
 use bytes::{Bytes, BytesMut};
-use futures::stream::{BoxStream, FuturesUnordered};
+use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
+use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use super::{
@@ -55,6 +63,40 @@ pub struct S3Storage {
     verify_etag: bool,
     backend: &'static str,
     endpoint: Option<String>,
+    /// Longest wait for the next piece of a download body.
+    read_timeout: Option<Duration>,
+    /// The timeouts of requests that carry a body: no read timeout (sending
+    /// the body counts against it), the rest as configured.
+    upload_timeouts: TimeoutConfig,
+}
+
+/// Longest timeout taken from a config: ten years (longer ones are as good
+/// as none and could overflow clock arithmetic).
+const MAX_TIMEOUT_SECS: u64 = 10 * 365 * 24 * 3600;
+
+/// A configured timeout: `None` for 0 ("no limit").
+fn timeout_secs(secs: u64) -> Option<Duration> {
+    (secs > 0).then(|| Duration::from_secs(secs.min(MAX_TIMEOUT_SECS)))
+}
+
+/// Timeouts from a config; without the read timeout when `read` is false.
+fn timeouts(config: &S3Config, read: bool) -> TimeoutConfig {
+    let mut b = TimeoutConfig::builder().connect_timeout(Duration::from_secs(
+        config.connect_timeout_secs.clamp(1, MAX_TIMEOUT_SECS),
+    ));
+    b = match timeout_secs(config.read_timeout_secs).filter(|_| read) {
+        Some(d) => b.read_timeout(d),
+        None => b.disable_read_timeout(),
+    };
+    b = match timeout_secs(config.attempt_timeout_secs) {
+        Some(d) => b.operation_attempt_timeout(d),
+        None => b.disable_operation_attempt_timeout(),
+    };
+    b = match timeout_secs(config.operation_timeout_secs) {
+        Some(d) => b.operation_timeout(d),
+        None => b.disable_operation_timeout(),
+    };
+    b.build()
 }
 
 impl std::fmt::Debug for S3Storage {
@@ -292,10 +334,58 @@ fn md5_raw(data: &[u8]) -> [u8; 16] {
 }
 
 /// A multipart upload that was started and not yet completed or aborted.
-struct Upload<'a> {
-    s3: &'a S3Storage,
-    bucket: &'a str,
-    key: &'a str,
+///
+/// Its part uploads are tasks of `parts`: when the upload fails, or the
+/// future driving it is dropped, they are stopped (not left running
+/// detached) before the upload is aborted, so no part lands after the abort.
+struct Upload {
+    s3: S3Storage,
+    bucket: String,
+    key: String,
+    id: String,
+    parts: JoinSet<Result<(i32, String, [u8; 16])>>,
+    /// Completed or aborted: nothing left to clean up.
+    settled: bool,
+}
+
+impl Drop for Upload {
+    fn drop(&mut self) {
+        if self.settled {
+            return;
+        }
+        // The future was dropped mid-upload: stop the parts (dropping the
+        // set aborts them; `shutdown` also waits for them to end), then
+        // abort the upload, in the background.
+        let parts = std::mem::take(&mut self.parts);
+        let abort = AbortUpload {
+            s3: self.s3.clone(),
+            bucket: self.bucket.clone(),
+            key: self.key.clone(),
+            id: self.id.clone(),
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                tracing::warn!(backend = self.s3.backend, target = %format!("{}/{}", self.bucket, self.key), "multipart upload dropped; aborting it");
+                handle.spawn(async move {
+                    let mut parts = parts;
+                    parts.shutdown().await;
+                    abort.run().await;
+                });
+            }
+            Err(_) => {
+                drop(parts);
+                tracing::error!(backend = self.s3.backend, upload_id = %self.id, "multipart upload dropped outside a runtime; its parts remain until a lifecycle rule removes them");
+            }
+        }
+    }
+}
+
+/// What aborting a multipart upload needs, owned (for the background
+/// cleanup of a dropped upload).
+struct AbortUpload {
+    s3: S3Storage,
+    bucket: String,
+    key: String,
     id: String,
 }
 
@@ -328,11 +418,7 @@ impl S3Storage {
             .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
             .response_checksum_validation(ResponseChecksumValidation::WhenSupported)
             .retry_config(RetryConfig::standard().with_max_attempts(config.max_attempts.max(1)))
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(config.connect_timeout_secs.max(1)))
-                    .build(),
-            );
+            .timeout_config(timeouts(config, true));
         if let Some(ep) = &config.endpoint {
             b = b.endpoint_url(ep.trim_end_matches('/'));
         }
@@ -342,7 +428,14 @@ impl S3Storage {
             verify_etag: config.verify_etag,
             backend,
             endpoint: config.endpoint.clone(),
+            read_timeout: timeout_secs(config.read_timeout_secs),
+            upload_timeouts: timeouts(config, false),
         })
+    }
+
+    /// Per-request config for requests that send a body.
+    fn upload_config(&self) -> aws_sdk_s3::config::Builder {
+        aws_sdk_s3::config::Builder::default().timeout_config(self.upload_timeouts.clone())
     }
 
     /// The underlying SDK client, for operations this crate does not wrap.
@@ -594,6 +687,7 @@ impl S3Storage {
             .set_metadata(Some(metadata.clone().into_iter().collect()))
             .body(SdkByteStream::from(data))
             .customize()
+            .config_override(self.upload_config())
             .disable_payload_signing()
             .send()
             .instrument(self.span("put_object", key))
@@ -638,17 +732,24 @@ impl S3Storage {
             .upload_id()
             .ok_or_else(|| Error::Internal(format!("{target}: no upload id returned")))?
             .to_owned();
-        let upload = Upload {
-            s3: self,
-            bucket,
-            key,
+        let mut upload = Upload {
+            s3: self.clone(),
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
             id,
+            parts: JoinSet::new(),
+            settled: false,
         };
         match upload.run(first, rest).await {
-            Ok(r) => Ok(r),
+            Ok(r) => {
+                upload.settled = true;
+                Ok(r)
+            }
             Err(e) => {
                 tracing::warn!(backend = self.backend, target = %target, error = %e, "multipart upload failed; aborting it");
+                upload.parts.shutdown().await;
                 upload.abort().await;
+                upload.settled = true;
                 Err(e)
             }
         }
@@ -679,13 +780,19 @@ pub struct NotificationTarget {
     pub suffix: Option<String>,
 }
 
-const PART_RETRIES: u32 = 4;
+/// A part that fails with a transient error is sent again, with backoff,
+/// for at least this many attempts...
+const PART_ATTEMPTS: u32 = 4;
+/// ...and for as long as this since its first attempt (a short outage of the
+/// server or the network does not fail the whole upload).
+const PART_RETRY_WINDOW: Duration = Duration::from_secs(60);
+/// Longest pause between two attempts of a part.
+const PART_MAX_BACKOFF: Duration = Duration::from_secs(4);
 
-impl Upload<'_> {
-    async fn run(&self, mut pending: BytesMut, mut rest: ByteStream) -> Result<PutResult> {
-        let cfg = &self.s3.multipart;
+impl Upload {
+    async fn run(&mut self, mut pending: BytesMut, mut rest: ByteStream) -> Result<PutResult> {
+        let cfg = self.s3.multipart.clone();
         let part_size = cfg.part_size as usize;
-        let mut in_flight = FuturesUnordered::new();
         let mut done: Vec<(i32, String, [u8; 16])> = Vec::new();
         let mut next_part: i32 = 1;
         let mut total: u64 = 0;
@@ -710,10 +817,10 @@ impl Upload<'_> {
                     "more than 10000 parts; raise multipart.part_size".into(),
                 ));
             }
-            in_flight.push(self.spawn_part(next_part, part));
+            self.spawn_part(next_part, part);
             next_part += 1;
-            while in_flight.len() >= cfg.max_concurrent_parts {
-                if let Some(r) = in_flight.next().await {
+            while self.parts.len() >= cfg.max_concurrent_parts {
+                if let Some(r) = self.parts.join_next().await {
                     done.push(flatten_join(r)?);
                 }
             }
@@ -721,7 +828,7 @@ impl Upload<'_> {
                 break;
             }
         }
-        while let Some(r) = in_flight.next().await {
+        while let Some(r) = self.parts.join_next().await {
             done.push(flatten_join(r)?);
         }
         done.sort_by_key(|(n, _, _)| *n);
@@ -734,8 +841,8 @@ impl Upload<'_> {
             .s3
             .client
             .complete_multipart_upload()
-            .bucket(self.bucket)
-            .key(self.key)
+            .bucket(&self.bucket)
+            .key(&self.key)
             .upload_id(&self.id)
             .multipart_upload(
                 CompletedMultipartUpload::builder()
@@ -743,7 +850,7 @@ impl Upload<'_> {
                     .build(),
             )
             .send()
-            .instrument(self.s3.span("complete_multipart_upload", self.key))
+            .instrument(self.s3.span("complete_multipart_upload", &self.key))
             .await
             .map_err(|e| map_err("complete_multipart_upload", &target, e))?;
         let etag = unquote(out.e_tag());
@@ -764,18 +871,16 @@ impl Upload<'_> {
         })
     }
 
-    fn spawn_part(
-        &self,
-        number: i32,
-        data: Bytes,
-    ) -> tokio::task::JoinHandle<Result<(i32, String, [u8; 16])>> {
+    /// Starts uploading one part as a task of `self.parts`.
+    fn spawn_part(&mut self, number: i32, data: Bytes) {
         let client = self.s3.client.clone();
-        let bucket = self.bucket.to_owned();
-        let key = self.key.to_owned();
+        let upload_config = self.s3.upload_config();
+        let bucket = self.bucket.clone();
+        let key = self.key.clone();
         let id = self.id.clone();
         let verify = self.s3.verify_etag;
-        let span = self.s3.span("upload_part", self.key);
-        tokio::spawn(
+        let span = self.s3.span("upload_part", &self.key);
+        self.parts.spawn(
             async move {
                 // Hash off the I/O threads so other parts keep moving meanwhile.
                 let hashed = data.clone();
@@ -785,6 +890,8 @@ impl Upload<'_> {
                 let md5_b64 = base64::engine::general_purpose::STANDARD.encode(md5);
                 let expected = hex(&md5);
                 let target = format!("{bucket}/{key} part {number}");
+                let started = tokio::time::Instant::now();
+                let mut backoff = Duration::from_millis(200);
                 let mut attempt = 0;
                 loop {
                     attempt += 1;
@@ -798,6 +905,7 @@ impl Upload<'_> {
                         .content_md5(&md5_b64)
                         .body(SdkByteStream::from(data.clone()))
                         .customize()
+                        .config_override(upload_config.clone())
                         .disable_payload_signing()
                         .send()
                         .await
@@ -812,32 +920,50 @@ impl Upload<'_> {
                             }
                             return Ok((number, etag, md5));
                         }
-                        Err(e) if e.is_retryable() && attempt < PART_RETRIES => {
+                        Err(e)
+                            if e.is_retryable()
+                                && (attempt < PART_ATTEMPTS
+                                    || started.elapsed() + backoff < PART_RETRY_WINDOW) =>
+                        {
                             tracing::warn!(target = %target, attempt, error = %e, "retrying part");
-                            tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+                            tokio::time::sleep(backoff).await;
+                            backoff = (backoff * 2).min(PART_MAX_BACKOFF);
                         }
                         Err(e) => return Err(e),
                     }
                 }
             }
             .instrument(span),
-        )
+        );
     }
 
     /// Aborts the upload, retrying a few times; parts uploaded so far are
-    /// deleted by the server.
+    /// deleted by the server. Call once the part tasks have ended.
     async fn abort(&self) {
+        AbortUpload {
+            s3: self.s3.clone(),
+            bucket: self.bucket.clone(),
+            key: self.key.clone(),
+            id: self.id.clone(),
+        }
+        .run()
+        .await
+    }
+}
+
+impl AbortUpload {
+    async fn run(&self) {
         let target = format!("{}/{}", self.bucket, self.key);
         for attempt in 1..=5u32 {
             let res = self
                 .s3
                 .client
                 .abort_multipart_upload()
-                .bucket(self.bucket)
-                .key(self.key)
+                .bucket(&self.bucket)
+                .key(&self.key)
                 .upload_id(&self.id)
                 .send()
-                .instrument(self.s3.span("abort_multipart_upload", self.key))
+                .instrument(self.s3.span("abort_multipart_upload", &self.key))
                 .await;
             match res {
                 Ok(_) => return,
@@ -1028,17 +1154,27 @@ impl ObjectStorage for S3Storage {
                 .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
                 .unwrap_or_default(),
         };
-        let body = futures::stream::try_unfold((out.body, target), |(mut b, target)| async move {
-            match b.next().await {
-                None => Ok(None),
-                Some(Ok(chunk)) => Ok(Some((chunk, (b, target)))),
-                Some(Err(e)) => Err(Error::Unavailable(format!(
-                    "reading {target}: {}",
-                    DisplayChain(&e)
-                ))),
-            }
-        })
-        .boxed();
+        // A server that stops sending mid-body fails the read after the
+        // read timeout instead of hanging it.
+        let idle = self.read_timeout;
+        let body =
+            futures::stream::try_unfold((out.body, target), move |(mut b, target)| async move {
+                let next = match idle {
+                    Some(d) => tokio::time::timeout(d, b.next()).await.map_err(|_| {
+                        Error::Timeout(format!("reading {target}: no data for {d:?}"))
+                    })?,
+                    None => b.next().await,
+                };
+                match next {
+                    None => Ok(None),
+                    Some(Ok(chunk)) => Ok(Some((chunk, (b, target)))),
+                    Some(Err(e)) => Err(Error::Unavailable(format!(
+                        "reading {target}: {}",
+                        DisplayChain(&e)
+                    ))),
+                }
+            })
+            .boxed();
         Ok(ObjectStream { meta, body })
     }
 
