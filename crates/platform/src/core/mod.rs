@@ -9,6 +9,8 @@
 //! - [`import`]: bring a cluster in (kubeconfig file / text / base64, API
 //!   server + CA + token, or a provider's kubeconfig) with a dedicated,
 //!   least-privilege service account; rotate its credentials.
+//! - [`credential`]: what a stored credential may do and when it
+//!   expires.
 //! - [`health`]: conditions per cluster, a background prober with backoff,
 //!   and the fast "known down" answer.
 //! - [`query`]: summaries, nodes joined with the vendor ids the store
@@ -19,6 +21,7 @@
 //! Every query goes straight to the cluster's Kubernetes API; the store
 //! keeps only what neither the vendor nor the cluster keeps.
 
+pub mod credential;
 pub mod health;
 pub mod import;
 pub mod query;
