@@ -59,7 +59,7 @@ async fn rebuilt_list(p: &Platform, name: &str, ns: &str) -> usize {
     client.version().await.expect("probe");
     let v: Vec<ConfigMap> = client
         .config_maps(ns)
-        .list(&ListOptions::default())
+        .list(&ListOptions::labels("app=fan"))
         .await
         .expect("list");
     v.len()
@@ -68,7 +68,10 @@ async fn rebuilt_list(p: &Platform, name: &str, ns: &str) -> usize {
 async fn cached_list(p: &Platform, name: &str, ns: &str) -> usize {
     let ns = ns.to_string();
     p.with_client(name, |c| async move {
-        let v: Vec<ConfigMap> = c.config_maps(&ns).list(&ListOptions::default()).await?;
+        let v: Vec<ConfigMap> = c
+            .config_maps(&ns)
+            .list(&ListOptions::labels("app=fan"))
+            .await?;
         Ok(v.len())
     })
     .await

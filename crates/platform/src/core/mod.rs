@@ -114,7 +114,7 @@ impl Platform {
             "encryption.keys",
         )?;
         let url = config.store_url();
-        let store = Store::open(url.expose(), keyring).await?;
+        let store = Store::open_with(url.expose(), keyring, config.store.options()).await?;
         let options = PlatformOptions {
             probe_timeout: Duration::from_secs(config.health.timeout_secs.max(1)),
             health_interval: Duration::from_secs(config.health.interval_secs.max(1)),

@@ -319,31 +319,41 @@ impl Platform {
         errors.sort_by(|a, b| a.cluster.cmp(&b.cluster));
         batches.sort_by(|a, b| a.cluster.cmp(&b.cluster));
 
-        // k-way merge by list order, ties by cluster name.
-        let mut taken = vec![0usize; batches.len()];
-        let mut items = Vec::new();
+        // k-way merge by list order, ties by cluster name (batches are
+        // sorted by cluster). Keys are computed once; objects are moved.
+        let mut queues: Vec<std::collections::VecDeque<(String, DynamicObject)>> = batches
+            .iter_mut()
+            .map(|b| {
+                std::mem::take(&mut b.items)
+                    .into_iter()
+                    .map(|o| (order_key(&o), o))
+                    .collect()
+            })
+            .collect();
+        let lens: Vec<usize> = queues.iter().map(|q| q.len()).collect();
+        let mut items = Vec::with_capacity(limit as usize);
         while items.len() < limit as usize {
-            let mut best: Option<(usize, String)> = None;
-            for (i, b) in batches.iter().enumerate() {
-                if let Some(o) = b.items.get(taken[i]) {
-                    let key = order_key(o);
-                    if best.as_ref().is_none_or(|(_, k)| key < *k) {
-                        best = Some((i, key));
-                    }
+            let mut best: Option<usize> = None;
+            for (i, q) in queues.iter().enumerate() {
+                if let Some((key, _)) = q.front()
+                    && best.is_none_or(|b| queues[b].front().is_some_and(|(k, _)| key < k))
+                {
+                    best = Some(i);
                 }
             }
-            let Some((i, _)) = best else { break };
-            items.push(SearchItem {
-                cluster: batches[i].cluster.clone(),
-                object: batches[i].items[taken[i]].clone(),
-            });
-            taken[i] += 1;
+            let Some(i) = best else { break };
+            if let Some((_, object)) = queues[i].pop_front() {
+                items.push(SearchItem {
+                    cluster: batches[i].cluster.clone(),
+                    object,
+                });
+            }
         }
 
         let mut next = BTreeMap::new();
         for (i, b) in batches.into_iter().enumerate() {
-            let used = taken[i];
-            if used < b.items.len() {
+            let used = lens[i] - queues[i].len();
+            if !queues[i].is_empty() {
                 let consumed = u32::try_from(used).unwrap_or(u32::MAX);
                 next.insert(
                     b.cluster,
