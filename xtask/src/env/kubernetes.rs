@@ -306,6 +306,14 @@ pub fn start(ctx: &Ctx, name: &str) -> Res {
         ),
         other => return Err(format!("unknown control-plane component {other}")),
     };
+    let mut argv = argv;
+    if name == FAULT_APISERVER {
+        // An API server's identity lease is named after the host, so two on
+        // one host would take turns overwriting one lease (and log a
+        // conflict every 10 s each). The identity serves only alpha
+        // features, so the fault-injection instance goes without.
+        argv.push("--feature-gates=APIServerIdentity=false".into());
+    }
     if name == "kwok" {
         // Always rewritten, so a changed configuration applies on restart.
         sh::write(&ctx.state("kwok").join("kwok.yaml"), kwok_config())?;
