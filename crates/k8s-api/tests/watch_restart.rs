@@ -1,8 +1,10 @@
 //! A watch survives the API server being restarted mid-stream without losing
 //! or repeating any of 1,000 ConfigMap updates.
 //!
-//! This test restarts the local kube-apiserver (`cargo xtask env restart
-//! kube-apiserver`), so it lives in its own test binary.
+//! This test restarts an API server (`cargo xtask env restart
+//! kube-apiserver-fault`): the environment's fault-injection instance over
+//! the same etcd, held exclusively through its testenv lock, so no other
+//! test ever talks to a server that this one restarts.
 
 use futures::StreamExt as _;
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -35,7 +37,7 @@ fn value_of(cm: &ConfigMap) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_survives_api_server_restart_without_losing_updates() {
-    let env = kubepkg_testenv::kubernetes();
+    let env = kubepkg_testenv::kubernetes_fault();
     // Build xtask now, so that the restart starts promptly later. (Its exit
     // status reflects every server of the environment: not checked here.)
     std::process::Command::new("cargo")
@@ -120,11 +122,11 @@ async fn watch_survives_api_server_restart_without_losing_updates() {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
             let out = tokio::process::Command::new("cargo")
-                .args(["xtask", "env", "restart", "kube-apiserver"])
+                .args(["xtask", "env", "restart", "kube-apiserver-fault"])
                 .current_dir(workspace_root())
                 .output()
                 .await
-                .expect("run cargo xtask env restart kube-apiserver");
+                .expect("run cargo xtask env restart kube-apiserver-fault");
             restarted.store(true, Ordering::SeqCst);
             assert!(
                 out.status.success(),
