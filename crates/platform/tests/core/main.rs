@@ -6,4 +6,5 @@
 mod common;
 mod health;
 mod import;
+mod open;
 mod search;
