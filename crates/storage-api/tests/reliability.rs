@@ -1,9 +1,10 @@
 //! Reliability against the real servers:
 //!
-//! - RabbitMQ is stopped (`cargo xtask env stop rabbitmq`) while 20,000
-//!   persistent messages are being published, then started again: every
-//!   message the API reported as published is consumed at least once;
-//!   duplicates are reported.
+//! - RabbitMQ (the environment's fault-injection node, `rabbitmq-fault`,
+//!   held by this test alone) is stopped while 20,000 persistent messages
+//!   are being published, then started again: every message the API
+//!   reported as published is consumed at least once; duplicates are
+//!   reported.
 //! - A 256 MiB multipart upload whose connections are cut mid-way (through a
 //!   TCP proxy in the test), once or with a 3 s outage, completes: the stored
 //!   object has the source's checksum and no upload parts are left behind.
@@ -29,108 +30,17 @@ mod amqp {
     use kubepkg_storage_api::mq::amqp::AmqpQueue;
     use kubepkg_storage_api::mq::{ConsumeOptions, Message, MessageQueue, QueueSpec};
     use std::collections::HashMap;
-    use std::path::PathBuf;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::{Duration, Instant};
 
-    /// The xtask binary that runs the local environment.
-    fn xtask() -> PathBuf {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| root.join("target"));
-        let bin = target.join("debug").join("xtask");
-        assert!(
-            bin.exists(),
-            "the xtask binary is not at {}; start the environment with `cargo xtask env up`",
-            bin.display()
-        );
-        bin
-    }
-
-    fn run_env(action: &str) -> bool {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-        std::process::Command::new(xtask())
-            .args(["env", action, "rabbitmq"])
-            .current_dir(root)
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false)
-    }
-
-    /// `xtask env start rabbitmq`, then waits for the AMQP port: right after
-    /// a stop the old node may still be shutting down, and `start` can report
-    /// a failure while the node is in fact still booting.
-    fn start_broker() -> bool {
-        let r = kubepkg_testenv::env()
-            .rabbitmq
-            .as_ref()
-            .expect("rabbitmq section");
-        let addr = format!("{}:{}", r.host, r.port);
-        for attempt in 0..3 {
-            if attempt > 0 {
-                std::thread::sleep(Duration::from_secs(5));
-            }
-            let ok = run_env("start");
-            let deadline = Instant::now() + Duration::from_secs(if ok { 10 } else { 90 });
-            while Instant::now() < deadline {
-                if std::net::TcpStream::connect(&addr).is_ok() {
-                    return true;
-                }
-                std::thread::sleep(Duration::from_millis(500));
-            }
-        }
-        false
-    }
-
-    /// Waits (up to `within`) until the broker's port refuses connections
-    /// and `xtask env status` reports it down.
-    fn broker_down(within: Duration) -> bool {
-        let r = kubepkg_testenv::env()
-            .rabbitmq
-            .as_ref()
-            .expect("rabbitmq section");
-        let addr: std::net::SocketAddr = format!("{}:{}", r.host, r.port)
-            .parse()
-            .expect("a socket address");
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let deadline = Instant::now() + within;
-        while Instant::now() < deadline {
-            let refused =
-                std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_err();
-            let reported_down = refused
-                && std::process::Command::new(xtask())
-                    .args(["env", "status"])
-                    .current_dir(&root)
-                    .output()
-                    .map(|o| {
-                        String::from_utf8_lossy(&o.stdout)
-                            .lines()
-                            .any(|l| l.starts_with("rabbitmq ") && l.contains("DOWN"))
-                    })
-                    .unwrap_or(false);
-            if reported_down {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        false
-    }
-
-    /// Starts RabbitMQ again if the test fails while it is stopped.
-    struct Restart(bool);
-    impl Drop for Restart {
-        fn drop(&mut self) {
-            if self.0 && !start_broker() {
-                eprintln!("could not start RabbitMQ again; run `cargo xtask env start rabbitmq`");
-            }
-        }
-    }
-
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn broker_restart_loses_no_confirmed_message() {
-        let r = kubepkg_testenv::rabbitmq();
+        // The fault-injection node, held by this test alone: stopping it
+        // disturbs no other test (and the next holder starts it again if
+        // this test fails while it is down).
+        let broker = kubepkg_testenv::rabbitmq_fault();
+        let r = &*broker;
         let total = env_usize("KUBEPKG_RELIABILITY_MESSAGES", 20_000);
         let mq = Arc::new(
             AmqpQueue::new(&AmqpConfig {
@@ -182,22 +92,18 @@ mod amqp {
             );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        let mut guard = Restart(true);
         let at_stop = confirmed.load(Ordering::Relaxed);
-        let stopped = tokio::task::spawn_blocking(|| run_env("stop"))
-            .await
-            .unwrap();
-        assert!(stopped, "`cargo xtask env stop rabbitmq` failed");
+        // `stop` returns once the node no longer answers, `start` once it
+        // is healthy again: no sleeping in between.
+        tokio::task::block_in_place(|| broker.stop())
+            .unwrap_or_else(|e| panic!("stopping {}: {e}", broker.server()));
         let during = confirmed.load(Ordering::Relaxed);
-        // Start a new node only once the old one is gone: its port refuses
-        // connections and xtask reports the broker down.
-        let gone = tokio::task::spawn_blocking(|| broker_down(Duration::from_secs(60)))
-            .await
-            .unwrap();
-        assert!(gone, "the stopped broker still answers");
-        let started = tokio::task::spawn_blocking(start_broker).await.unwrap();
-        guard.0 = false;
-        assert!(started, "`cargo xtask env start rabbitmq` failed");
+        assert!(
+            std::net::TcpStream::connect((r.host.as_str(), r.port)).is_err(),
+            "the stopped broker still accepts connections"
+        );
+        tokio::task::block_in_place(|| broker.start())
+            .unwrap_or_else(|e| panic!("starting {}: {e}", broker.server()));
 
         let results = publisher.await.unwrap();
         let mut ok: Vec<usize> = results
