@@ -200,7 +200,8 @@ pub struct AmqpConfig {
     /// Channels in confirm mode used for publishing (default 4).
     pub publish_channels: usize,
     /// How long an operation keeps retrying through reconnects before it
-    /// fails with `Unavailable` (default 120 s).
+    /// fails with `Unavailable` (or `Timeout` when the broker stopped
+    /// answering), in seconds (default 120).
     pub retry_timeout_secs: u64,
     /// First reconnect delay in milliseconds (default 100), doubled up to
     /// `reconnect_max_ms` (default 5000).
@@ -209,6 +210,10 @@ pub struct AmqpConfig {
     pub reconnect_max_ms: u64,
     /// Connection name shown in the RabbitMQ management UI.
     pub connection_name: String,
+    /// How long, in seconds, opening a connection (TCP, TLS and the AMQP
+    /// handshake) may take before it counts as failed and is retried
+    /// (default 10).
+    pub connect_timeout_secs: u64,
 }
 
 impl Default for AmqpConfig {
@@ -220,6 +225,7 @@ impl Default for AmqpConfig {
             reconnect_initial_ms: 100,
             reconnect_max_ms: 5000,
             connection_name: "kubepkg".into(),
+            connect_timeout_secs: 10,
         }
     }
 }

@@ -135,13 +135,21 @@ async fn versioning_lifecycle_notifications() {
         prefix: String::new(),
         days: 0,
     };
-    assert_eq!(
-        s3.set_bucket_lifecycle(&bucket, &[bad])
-            .await
-            .unwrap_err()
-            .kind(),
-        ErrorKind::Invalid
-    );
+    let too_long = ExpirationRule {
+        id: "forever".into(),
+        prefix: String::new(),
+        days: u32::MAX,
+    };
+    for rule in [bad, too_long] {
+        assert_eq!(
+            s3.set_bucket_lifecycle(&bucket, &[rule])
+                .await
+                .unwrap_err()
+                .kind(),
+            ErrorKind::Invalid
+        );
+    }
+    assert!(s3.bucket_lifecycle(&bucket).await.unwrap().is_empty());
 
     // No notification target is configured on the test server: an ARN that
     // does not exist is refused; clearing notifications works.

@@ -48,3 +48,51 @@ async fn a_retry_window_too_large_for_the_clock_works() {
     drop(c);
     mq.delete_queue(&queue).await.unwrap();
 }
+
+/// A TCP listener that accepts connections and never answers.
+async fn silent_broker() -> (String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((conn, _)) = listener.accept().await {
+            held.push(conn);
+        }
+    });
+    (format!("amqp://u:p@{addr}/%2f"), task)
+}
+
+#[tokio::test]
+async fn a_broker_that_never_answers_fails_within_the_retry_window() {
+    use kubepkg_util::ErrorKind;
+    let (url, _server) = silent_broker().await;
+    let mq = AmqpQueue::new(&AmqpConfig {
+        retry_timeout_secs: 3,
+        connect_timeout_secs: 1,
+        ..AmqpConfig::new(url)
+    })
+    .unwrap();
+    let started = std::time::Instant::now();
+    let r = tokio::time::timeout(
+        Duration::from_secs(30),
+        mq.publish("", "q", &Message::new("x")),
+    )
+    .await
+    .expect("publish returned instead of hanging");
+    let e = r.expect_err("nothing answers");
+    assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    let started = std::time::Instant::now();
+    let r = tokio::time::timeout(
+        Duration::from_secs(30),
+        mq.declare_queue(&QueueSpec::new("q")),
+    )
+    .await
+    .expect("declare returned instead of hanging");
+    assert_eq!(r.unwrap_err().kind(), ErrorKind::Timeout);
+    assert!(started.elapsed() < Duration::from_secs(10));
+}

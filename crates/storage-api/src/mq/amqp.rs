@@ -22,7 +22,10 @@
 //!   message / correlation ids, reply-to, content type and consumer tags
 //!   longer than AMQP's 255-byte short strings are `Invalid` before
 //!   anything is sent.
-//! - A `retry_timeout_secs` too large for the clock means "retry until it
+//! - **Bounded waits**: opening a connection may take `connect_timeout_secs`
+//!   per attempt, and no operation outlives `retry_timeout_secs` — a broker
+//!   that accepts connections but never answers yields `Timeout`. A
+//!   `retry_timeout_secs` too large for the clock means "retry until it
 //!   works". A TTL beyond [`MAX_TTL`](super::MAX_TTL) (RabbitMQ's limit) is
 //!   not sent: the message or queue gets no TTL, as on the memory backend.
 
@@ -329,6 +332,26 @@ fn before(t: Instant, deadline: Option<Instant>) -> bool {
     deadline.is_none_or(|d| t < d)
 }
 
+/// Runs `fut`, failing with `Timeout` once `deadline` passes (`None`: no
+/// deadline): a broker that stops answering cannot hang an operation past
+/// its retry window.
+async fn within<T>(
+    deadline: Option<Instant>,
+    what: &str,
+    fut: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    let Some(d) = deadline else {
+        return fut.await;
+    };
+    tokio::time::timeout_at(tokio::time::Instant::from_std(d), fut)
+        .await
+        .unwrap_or_else(|_| {
+            Err(Error::Timeout(format!(
+                "{what}: the broker did not answer within the retry window"
+            )))
+        })
+}
+
 impl Inner {
     /// When retrying ends; `None` when `retry_timeout_secs` is too large to
     /// add to the clock (retry until the operation succeeds).
@@ -353,8 +376,20 @@ impl Inner {
         }
         let mut delay = Duration::from_millis(self.config.reconnect_initial_ms.max(1));
         let max = Duration::from_millis(self.config.reconnect_max_ms.max(1));
+        // Ten years at most: as good as none, and no clock overflow.
+        let connect_timeout =
+            Duration::from_secs(self.config.connect_timeout_secs.clamp(1, 315_360_000));
         loop {
-            match self.open().await {
+            let attempt = async {
+                tokio::time::timeout(connect_timeout, self.open())
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(Error::Timeout(format!(
+                            "connecting to the broker: no answer within {connect_timeout:?}"
+                        )))
+                    })
+            };
+            match within(deadline, "connecting to the broker", attempt).await {
                 Ok(s) => {
                     let s = Arc::new(s);
                     if let Ok(mut cur) = self.current.lock() {
@@ -455,9 +490,10 @@ impl Inner {
                     let _ = ch.close(200, ShortString::from("ok")).await;
                 }
                 out
-            }
-            .instrument(tracing::debug_span!("mq", backend = "amqp", op = name))
-            .await;
+            };
+            let res = within(deadline, name, res)
+                .instrument(tracing::debug_span!("mq", backend = "amqp", op = name))
+                .await;
             match res {
                 Ok(v) => {
                     self.record(&op, v.as_ref());
@@ -737,9 +773,15 @@ async fn consume_loop(
 ) {
     let mut started = Some(started);
     loop {
+        let deadline = inner.deadline();
         let sub = async {
-            let session = inner.session(inner.deadline()).await?;
-            subscribe(&session, &queue, &tag, &opts).await
+            let session = inner.session(deadline).await?;
+            within(
+                deadline,
+                "consume",
+                subscribe(&session, &queue, &tag, &opts),
+            )
+            .await
         }
         .await;
         let (ch, mut consumer) = match sub {
@@ -867,7 +909,7 @@ impl MessageQueue for AmqpQueue {
         loop {
             attempt += 1;
             let session = self.inner.session(deadline).await?;
-            let res: Result<Confirmation> = async {
+            let res = async {
                 let ch = session.publisher().await?;
                 let confirm = ch
                     .basic_publish(
@@ -883,8 +925,8 @@ impl MessageQueue for AmqpQueue {
                     .await
                     .map_err(|e| map_err("publish", &e))?;
                 confirm.await.map_err(|e| map_err("publish confirm", &e))
-            }
-            .await;
+            };
+            let res: Result<Confirmation> = within(deadline, "publish", res).await;
             let err = match res {
                 Ok(Confirmation::Ack(None)) => return Ok(()),
                 Ok(Confirmation::Ack(Some(_))) | Ok(Confirmation::Nack(Some(_))) => {

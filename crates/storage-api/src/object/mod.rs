@@ -280,20 +280,23 @@ impl Default for MultipartConfig {
 }
 
 impl MultipartConfig {
-    /// Checks the S3 limits: parts of 5 MiB–5 GiB, threshold ≥ part size,
-    /// at least one concurrent part.
+    /// Checks the S3 limits: parts of 5 MiB–5 GiB, threshold between the
+    /// part size and 5 GiB (the largest single-request upload; a stream is
+    /// buffered up to the threshold), at least one concurrent part.
     pub fn validate(&self) -> Result<()> {
         const MIB: u64 = 1024 * 1024;
-        if self.part_size < 5 * MIB || self.part_size > 5 * 1024 * MIB {
+        const MAX: u64 = 5 * 1024 * MIB;
+        if self.part_size < 5 * MIB || self.part_size > MAX {
             return Err(Error::Invalid(format!(
                 "multipart part_size {} is not within 5 MiB..=5 GiB",
                 self.part_size
             )));
         }
-        if self.threshold < self.part_size {
-            return Err(Error::Invalid(
-                "multipart threshold must be at least part_size".into(),
-            ));
+        if self.threshold < self.part_size || self.threshold > MAX {
+            return Err(Error::Invalid(format!(
+                "multipart threshold {} is not within part_size..=5 GiB",
+                self.threshold
+            )));
         }
         if self.max_concurrent_parts == 0 {
             return Err(Error::Invalid(
@@ -623,5 +626,10 @@ mod tests {
             ..Default::default()
         };
         assert!(small.validate().is_err());
+        let huge = MultipartConfig {
+            threshold: u64::MAX,
+            ..Default::default()
+        };
+        assert!(huge.validate().is_err());
     }
 }

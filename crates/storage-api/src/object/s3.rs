@@ -491,13 +491,19 @@ impl S3Storage {
                     "a lifecycle rule needs an id and at least one day".into(),
                 ));
             }
+            let days = i32::try_from(r.days).map_err(|_| {
+                Error::Invalid(format!(
+                    "lifecycle rule {:?}: {} days is more than S3 accepts",
+                    r.id, r.days
+                ))
+            })?;
             validate::key_prefix(&r.prefix)?;
             built.push(
                 LifecycleRule::builder()
                     .id(&r.id)
                     .status(ExpirationStatus::Enabled)
                     .filter(LifecycleRuleFilter::builder().prefix(&r.prefix).build())
-                    .expiration(LifecycleExpiration::builder().days(r.days as i32).build())
+                    .expiration(LifecycleExpiration::builder().days(days).build())
                     .build()
                     .map_err(|e| Error::Invalid(format!("lifecycle rule {:?}: {e}", r.id)))?,
             );
