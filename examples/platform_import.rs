@@ -24,7 +24,11 @@ async fn main() -> Result<(), Box<dyn Error>> {
         Some(p) => PathBuf::from(p),
         None => kubepkg_testenv::kubernetes().kubeconfig.clone(),
     };
-    let store = Store::open("sqlite::memory:", Keyring::new("k1", Keyring::generate_key())?).await?;
+    let store = Store::open(
+        "sqlite::memory:",
+        Keyring::new("k1", Keyring::generate_key())?,
+    )
+    .await?;
     let platform = Platform::with_store(store, PlatformOptions::default()).await?;
 
     for (name, env) in [("example-prod", "prod"), ("example-staging", "staging")] {
@@ -39,7 +43,10 @@ async fn main() -> Result<(), Box<dyn Error>> {
             "{name}: {} at {}, credential of {}",
             report.version,
             report.cluster.api_server,
-            report.service_account.as_deref().unwrap_or("the given user")
+            report
+                .service_account
+                .as_deref()
+                .unwrap_or("the given user")
         );
         for c in &report.access.checks {
             let group = if c.group.is_empty() { "core" } else { &c.group };

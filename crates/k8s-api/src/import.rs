@@ -121,7 +121,8 @@ fn check_token_secret(secret: &KubeSecret, sa_name: &str, sa_uid: Option<&str>) 
     )))
 }
 
-fn der_to_pem(der: &[u8]) -> String {
+/// A DER certificate as PEM (64-character lines).
+pub fn der_to_pem(der: &[u8]) -> String {
     let b64 = base64::engine::general_purpose::STANDARD.encode(der);
     let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
     for chunk in b64.as_bytes().chunks(64) {

@@ -181,17 +181,6 @@ pub(crate) async fn credential_access(
     Ok(CredentialAccess { username, checks })
 }
 
-pub(crate) fn der_to_pem(der: &[u8]) -> String {
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
-    for chunk in b64.as_bytes().chunks(64) {
-        out.push_str(&String::from_utf8_lossy(chunk));
-        out.push('\n');
-    }
-    out.push_str("-----END CERTIFICATE-----\n");
-    out
-}
-
 /// The `exp` claim of a JWT, if the token is one and has it.
 pub(crate) fn jwt_expiry(token: &str) -> Option<jiff::Timestamp> {
     let payload = token.split('.').nth(1)?;

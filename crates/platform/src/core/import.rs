@@ -46,8 +46,8 @@ use std::time::Duration;
 
 pub use super::credential::{AccessCheck, CredentialAccess};
 use super::credential::{
-    SA_NAMESPACE, bind_node_reader, credential_access, credential_expiry, der_to_pem, issue_token,
-    jwt_expiry, token_secrets,
+    SA_NAMESPACE, bind_node_reader, credential_access, credential_expiry, issue_token, jwt_expiry,
+    token_secrets,
 };
 
 /// Where the admin credential of an import comes from.
@@ -296,10 +296,7 @@ impl Platform {
 
         let (source, kind, expiry, sa) = match req.role.cluster_role() {
             None => {
-                let kind = match admin_cfg.source {
-                    ClusterSource::Token { .. } => CredentialKind::Token,
-                    _ => CredentialKind::Kubeconfig,
-                };
+                let kind = credential_kind(&admin_cfg.source);
                 (admin_cfg.source.clone(), kind, given_expiry, None)
             }
             Some(role) => {
@@ -344,7 +341,7 @@ impl Platform {
                 kcfg.root_cert
                     .as_ref()
                     .and_then(|c| c.first())
-                    .map(|der| der_to_pem(der)),
+                    .map(|der| kubepkg_k8s_api::import::der_to_pem(der)),
             ),
         };
         let (provider, provider_cluster_id) = match &req.source {
@@ -423,10 +420,7 @@ impl Platform {
         let admin = self.probe_admin(name, &admin_cfg).await?;
         let (new_source, kind, expiry, sa, stale) = match role.cluster_role() {
             None => {
-                let kind = match admin_cfg.source {
-                    ClusterSource::Token { .. } => CredentialKind::Token,
-                    _ => CredentialKind::Kubeconfig,
-                };
+                let kind = credential_kind(&admin_cfg.source);
                 (
                     admin_cfg.source.clone(),
                     kind,
@@ -529,6 +523,14 @@ impl Platform {
             access,
             expires_at: expiry,
         })
+    }
+}
+
+/// What kind of credential a source stored as given holds.
+fn credential_kind(source: &ClusterSource) -> CredentialKind {
+    match source {
+        ClusterSource::Token { .. } => CredentialKind::Token,
+        _ => CredentialKind::Kubeconfig,
     }
 }
 
