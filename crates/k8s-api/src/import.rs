@@ -121,6 +121,19 @@ fn check_token_secret(secret: &KubeSecret, sa_name: &str, sa_uid: Option<&str>) 
     )))
 }
 
+/// The token and CA the token controller put into a service-account token
+/// Secret, once it has filled them in (`None` before that).
+pub fn token_of(secret: &KubeSecret) -> Option<(String, Option<String>)> {
+    let data = secret.data.as_ref()?;
+    let token = data.get("token").filter(|t| !t.0.is_empty())?;
+    let token = String::from_utf8(token.0.clone()).ok()?;
+    let ca = data
+        .get("ca.crt")
+        .and_then(|c| String::from_utf8(c.0.clone()).ok())
+        .filter(|c| c.contains("BEGIN CERTIFICATE"));
+    Some((token, ca))
+}
+
 /// A DER certificate as PEM (64-character lines).
 pub fn der_to_pem(der: &[u8]) -> String {
     let b64 = base64::engine::general_purpose::STANDARD.encode(der);
@@ -232,14 +245,7 @@ pub async fn import_with(admin: &ClusterConfig, opts: &ImportOptions) -> Result<
             if let Err(e) = check_token_secret(s, sa_name, sa_uid.as_deref()) {
                 return Some(Err(e));
             }
-            let data = s.data.as_ref()?;
-            let token = data.get("token").filter(|t| !t.0.is_empty())?;
-            let token = String::from_utf8(token.0.clone()).ok()?;
-            let ca = data
-                .get("ca.crt")
-                .and_then(|c| String::from_utf8(c.0.clone()).ok())
-                .filter(|c| c.contains("BEGIN CERTIFICATE"));
-            Some(Ok((token, ca)))
+            token_of(s).map(Ok)
         })
         .await
         .map_err(|e| match e {

@@ -135,16 +135,7 @@ pub(crate) async fn issue_token(
         .name
         .ok_or_else(|| kubepkg_k8s_api::Error::Internal("created Secret has no name".into()))?;
     let (token, ca) = secrets
-        .wait_for(&name, timeout, |s| {
-            let data = s.data.as_ref()?;
-            let token = data.get("token").filter(|t| !t.0.is_empty())?;
-            let token = String::from_utf8(token.0.clone()).ok()?;
-            let ca = data
-                .get("ca.crt")
-                .and_then(|c| String::from_utf8(c.0.clone()).ok())
-                .filter(|c| c.contains("BEGIN CERTIFICATE"));
-            Some((token, ca))
-        })
+        .wait_for(&name, timeout, kubepkg_k8s_api::import::token_of)
         .await?;
     Ok((name, token, ca))
 }

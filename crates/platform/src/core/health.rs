@@ -311,21 +311,31 @@ async fn observe(
             Err(e) => out.push(from_err(ConditionType::NodesReady, &e)),
         }
     } else {
-        for t in [
-            ConditionType::Version,
-            ConditionType::NodesReady,
-            ConditionType::CredentialValid,
-        ] {
-            out.push(Observation {
-                type_: t,
-                status: ConditionStatus::Unknown,
-                reason: "Unreachable",
-                message: "the API server did not answer".into(),
-            });
-        }
+        out.extend(unknown_beyond_reach(
+            "Unreachable",
+            "the API server did not answer",
+        ));
     }
     out.push(expiry_observation(record, o));
     (out, version, nodes)
+}
+
+/// Version, NodesReady and CredentialValid as Unknown, for a cluster that
+/// could not be asked.
+fn unknown_beyond_reach(reason: &'static str, message: &str) -> Vec<Observation> {
+    [
+        ConditionType::Version,
+        ConditionType::NodesReady,
+        ConditionType::CredentialValid,
+    ]
+    .into_iter()
+    .map(|type_| Observation {
+        type_,
+        status: ConditionStatus::Unknown,
+        reason,
+        message: message.into(),
+    })
+    .collect()
 }
 
 fn expiry_observation(record: &ClusterRecord, o: &PlatformOptions) -> Observation {
@@ -417,18 +427,10 @@ impl Platform {
             Ok(c) => observe(c, &record, o).await,
             Err(e) => {
                 let mut v = vec![from_err(ConditionType::Reachable, e)];
-                for t in [
-                    ConditionType::Version,
-                    ConditionType::NodesReady,
-                    ConditionType::CredentialValid,
-                ] {
-                    v.push(Observation {
-                        type_: t,
-                        status: ConditionStatus::Unknown,
-                        reason: "NoClient",
-                        message: "no client could be built from the stored credential".into(),
-                    });
-                }
+                v.extend(unknown_beyond_reach(
+                    "NoClient",
+                    "no client could be built from the stored credential",
+                ));
                 v.push(expiry_observation(&record, o));
                 (v, None, None)
             }

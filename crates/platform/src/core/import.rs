@@ -301,19 +301,15 @@ impl Platform {
             }
             Some(role) => {
                 let sa = service_account_name(name);
-                let opts = ImportOptions {
-                    context: None,
-                    namespace: SA_NAMESPACE.into(),
-                    service_account: sa.clone(),
-                    cluster_role: role.into(),
-                    token_timeout: req.token_timeout,
-                };
-                let imported = kubepkg_k8s_api::import::import_with(&admin_cfg, &opts)
-                    .await
-                    .map_err(k8s(name))?;
-                if req.role != ImportRole::ClusterAdmin {
-                    bind_node_reader(&admin, &sa).await.map_err(k8s(name))?;
-                }
+                let imported = ensure_service_account(
+                    name,
+                    &admin_cfg,
+                    &admin,
+                    role,
+                    req.role,
+                    req.token_timeout,
+                )
+                .await?;
                 let expiry = jwt_expiry(imported.token.expose());
                 let source = ClusterSource::Token {
                     server: imported.server.clone(),
@@ -432,19 +428,15 @@ impl Platform {
             Some(cluster_role) => {
                 let sa = service_account_name(name);
                 // Make sure the account and its binding exist (reused if so).
-                let opts = ImportOptions {
-                    context: None,
-                    namespace: SA_NAMESPACE.into(),
-                    service_account: sa.clone(),
-                    cluster_role: cluster_role.into(),
-                    token_timeout: Duration::from_secs(30),
-                };
-                let imported = kubepkg_k8s_api::import::import_with(&admin_cfg, &opts)
-                    .await
-                    .map_err(k8s(name))?;
-                if role != ImportRole::ClusterAdmin {
-                    bind_node_reader(&admin, &sa).await.map_err(k8s(name))?;
-                }
+                let imported = ensure_service_account(
+                    name,
+                    &admin_cfg,
+                    &admin,
+                    cluster_role,
+                    role,
+                    Duration::from_secs(30),
+                )
+                .await?;
                 let (fresh, token, ca) = issue_token(&admin, &sa, Duration::from_secs(30))
                     .await
                     .map_err(k8s(name))?;
@@ -524,6 +516,34 @@ impl Platform {
             expires_at: expiry,
         })
     }
+}
+
+/// Creates (or reuses) the cluster's service account bound to
+/// `cluster_role`, plus node read access below `cluster-admin`, and
+/// returns its token.
+async fn ensure_service_account(
+    name: &str,
+    admin_cfg: &ClusterConfig,
+    admin: &Client,
+    cluster_role: &str,
+    role: ImportRole,
+    token_timeout: Duration,
+) -> Result<kubepkg_k8s_api::ImportedCluster> {
+    let sa = service_account_name(name);
+    let opts = ImportOptions {
+        context: None,
+        namespace: SA_NAMESPACE.into(),
+        service_account: sa.clone(),
+        cluster_role: cluster_role.into(),
+        token_timeout,
+    };
+    let imported = kubepkg_k8s_api::import::import_with(admin_cfg, &opts)
+        .await
+        .map_err(k8s(name))?;
+    if role != ImportRole::ClusterAdmin {
+        bind_node_reader(admin, &sa).await.map_err(k8s(name))?;
+    }
+    Ok(imported)
 }
 
 /// What kind of credential a source stored as given holds.
