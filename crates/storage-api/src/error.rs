@@ -51,6 +51,12 @@ pub enum Error {
     /// Data arrived damaged: a checksum or ETag did not match what was sent.
     #[error("integrity check failed: {0}")]
     Integrity(String),
+    /// The object was replaced or deleted while it was being read in
+    /// several requests (a ranged GET bound to the ETag seen first was
+    /// refused), so the pieces would not belong to one version. Its kind is
+    /// `Conflict`; downloading again reads the new version.
+    #[error("changed during the download: {0}")]
+    Changed(String),
     /// A local I/O failure (local backend, reading a config file...).
     #[error("{context}: {source}")]
     Io {
@@ -72,7 +78,7 @@ impl Error {
             Error::Invalid(_) => ErrorKind::Invalid,
             Error::NotFound(_) => ErrorKind::NotFound,
             Error::AlreadyExists(_) => ErrorKind::AlreadyExists,
-            Error::Conflict(_) => ErrorKind::Conflict,
+            Error::Conflict(_) | Error::Changed(_) => ErrorKind::Conflict,
             Error::Unauthorized(_) => ErrorKind::Unauthorized,
             Error::Forbidden(_) => ErrorKind::Forbidden,
             Error::Unavailable(_) | Error::Nacked(_) => ErrorKind::Unavailable,

@@ -11,9 +11,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use common::{minio_host, minio_s3_config as s3_config};
 use futures::StreamExt;
 use kubepkg_storage_api::config::{
-    CredentialsConfig, LocalConfig, MinioConfig, MultipartConfig, S3Config, StorageConfig, connect,
+    LocalConfig, MinioConfig, MultipartConfig, S3Config, StorageConfig, connect,
 };
 use kubepkg_storage_api::object::s3::S3Storage;
 use kubepkg_storage_api::object::{ObjectStorage, PutOptions};
@@ -25,31 +26,6 @@ fn multipart_5mib() -> MultipartConfig {
         part_size: 5 * 1024 * 1024,
         max_concurrent_parts: 4,
     }
-}
-
-/// An S3 config for the environment's MinIO at `endpoint` (the MinIO
-/// endpoint itself, or a relay in front of it).
-fn s3_config(endpoint: &str) -> S3Config {
-    let m = kubepkg_testenv::minio();
-    S3Config {
-        endpoint: Some(endpoint.to_owned()),
-        region: m.region.clone(),
-        path_style: true,
-        credentials: CredentialsConfig::Static {
-            access_key: m.access_key.clone(),
-            secret_key: m.secret_key.clone().into(),
-            session_token: None,
-        },
-        ..Default::default()
-    }
-}
-
-fn minio_host() -> String {
-    kubepkg_testenv::minio()
-        .endpoint
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_owned()
 }
 
 #[tokio::test]

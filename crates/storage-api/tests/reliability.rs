@@ -182,7 +182,7 @@ mod s3 {
     use super::env_usize;
     use bytes::Bytes;
     use futures::StreamExt;
-    use kubepkg_storage_api::config::{CredentialsConfig, MultipartConfig, S3Config};
+    use kubepkg_storage_api::config::{MultipartConfig, S3Config};
     use kubepkg_storage_api::object::s3::S3Storage;
     use kubepkg_storage_api::object::{ObjectStorage, PutOptions};
     use md5::{Digest, Md5};
@@ -284,18 +284,9 @@ mod s3 {
     }
 
     fn storage(endpoint: &str) -> S3Storage {
-        let m = kubepkg_testenv::minio();
         S3Storage::new(&S3Config {
-            endpoint: Some(endpoint.to_owned()),
-            region: m.region.clone(),
-            path_style: true,
-            credentials: CredentialsConfig::Static {
-                access_key: m.access_key.clone(),
-                secret_key: m.secret_key.clone().into(),
-                session_token: None,
-            },
             multipart: MultipartConfig::default(),
-            ..Default::default()
+            ..crate::common::minio_s3_config(endpoint)
         })
         .unwrap()
     }

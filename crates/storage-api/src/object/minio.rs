@@ -12,6 +12,7 @@
 //! keys below it (`a/b`) exist, MinIO lists `a` but not `a/b` (both can be
 //! read). The other backends list both.
 
+use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
@@ -20,8 +21,8 @@ use futures::stream::BoxStream;
 
 use super::s3::S3Storage;
 use super::{
-    BucketInfo, ByteRange, ByteStream, ListOptions, ListPage, ObjectMeta, ObjectStorage,
-    ObjectStream, PutOptions, PutResult,
+    BucketInfo, ByteRange, ByteStream, DownloadOptions, DownloadResult, ListOptions, ListPage,
+    ObjectMeta, ObjectStorage, ObjectStream, PutOptions, PutResult,
 };
 pub use crate::config::MinioConfig;
 use crate::error::{Error, Result};
@@ -409,6 +410,15 @@ impl ObjectStorage for MinioStorage {
         range: Option<ByteRange>,
     ) -> Result<ObjectStream> {
         self.s3.get_stream(bucket, key, range).await
+    }
+    async fn download(
+        &self,
+        bucket: &str,
+        key: &str,
+        dest: &Path,
+        opts: &DownloadOptions,
+    ) -> Result<DownloadResult> {
+        self.s3.download(bucket, key, dest, opts).await
     }
     async fn head_object(&self, bucket: &str, key: &str) -> Result<ObjectMeta> {
         self.s3.head_object(bucket, key).await

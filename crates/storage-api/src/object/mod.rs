@@ -12,6 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
@@ -21,6 +22,7 @@ use futures::{StreamExt, TryStreamExt};
 
 use crate::error::{Error, Result};
 
+pub mod download;
 #[cfg(feature = "local")]
 pub mod local;
 #[cfg(feature = "memory")]
@@ -29,6 +31,8 @@ pub mod memory;
 pub mod minio;
 #[cfg(feature = "s3")]
 pub mod s3;
+
+pub use download::{DownloadOptions, DownloadResult, Verified};
 
 /// A stream of body chunks. Used for uploads of unknown length and for
 /// downloads, so large objects are never held in memory whole.
@@ -371,6 +375,32 @@ pub trait ObjectStorage: Send + Sync + fmt::Debug {
             .await?
             .collect()
             .await
+    }
+
+    /// Downloads an object into the file `dest`, replacing it only once
+    /// the whole object has arrived and was checked (see
+    /// [`DownloadOptions::verify_md5`]); until then it is written to a
+    /// temporary file beside `dest`, which a failed download removes.
+    ///
+    /// `dest`'s directory must exist: otherwise, as for options out of
+    /// their limits, the error is `Invalid` and nothing is requested. A
+    /// missing object is `NotFound` and creates no file. The S3 and MinIO
+    /// backends fetch objects above [`DownloadOptions::parallel_threshold`]
+    /// as parallel ranged GETs bound to the ETag they saw first, so an
+    /// object replaced meanwhile fails with [`Error::Changed`] rather than
+    /// mixing two versions; this default reads one stream from
+    /// [`get_stream`](Self::get_stream) and writes it from a blocking
+    /// thread.
+    async fn download(
+        &self,
+        bucket: &str,
+        key: &str,
+        dest: &Path,
+        opts: &DownloadOptions,
+    ) -> Result<DownloadResult> {
+        download::check_request(bucket, key, dest, opts)?;
+        let stream = self.get_stream(bucket, key, None).await?;
+        download::single_stream(stream, dest, opts.verify_md5).await
     }
 
     /// Size, ETag, content type, modification time and user metadata.

@@ -21,10 +21,19 @@
 //!   start, and between two pieces of a download body) and a per-attempt
 //!   timeout, optionally an overall one ([`S3Config`]): a server that never
 //!   answers fails the call with `Timeout`.
+//! - [`ObjectStorage::download`] reads an object above
+//!   [`DownloadOptions::parallel_threshold`] as ranged GETs in parallel
+//!   (tasks owned by the download, at most
+//!   [`DownloadOptions::max_concurrent_parts`]), each with `If-Match` on
+//!   the ETag its HEAD returned, so a replaced object fails with
+//!   [`Error::Changed`] instead of mixing versions; a range cut midway is
+//!   fetched again from the byte it reached. Objects with an MD5 ETag to
+//!   check are read in one stream and hashed beside the writes.
 //! - TLS certificates are always verified.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
@@ -47,9 +56,11 @@ use futures::{StreamExt, TryStreamExt};
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
+use super::download::{self, BlockSink};
 use super::{
-    BucketInfo, ByteRange, ByteStream, ListOptions, ListPage, MultipartConfig, ObjectMeta,
-    ObjectStorage, ObjectStream, ObjectSummary, PutOptions, PutResult, check, hex,
+    BucketInfo, ByteRange, ByteStream, DownloadOptions, DownloadResult, ListOptions, ListPage,
+    MultipartConfig, ObjectMeta, ObjectStorage, ObjectStream, ObjectSummary, PutOptions, PutResult,
+    Verified, check, hex,
 };
 pub use crate::config::{CredentialsConfig, S3Config};
 use crate::error::{Error, Result};
@@ -668,6 +679,212 @@ impl S3Storage {
             .collect())
     }
 
+    /// A GET of `range` (or the whole object), bound to `if_match` when
+    /// given: then a 412 or 404 answer means the object changed since its
+    /// ETag was read ([`Error::Changed`]). The body fails with `Timeout`
+    /// when the server stops sending for longer than the read timeout.
+    async fn get_body(
+        &self,
+        bucket: &str,
+        key: &str,
+        range: Option<ByteRange>,
+        if_match: Option<&str>,
+    ) -> Result<ObjectStream> {
+        let target = format!("{bucket}/{key}");
+        let out = self
+            .client
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .set_range(range.map(|r| r.to_header()))
+            .set_if_match(if_match.map(str::to_owned))
+            .send()
+            .instrument(self.span("get_object", key))
+            .await
+            .map_err(|e| {
+                if let (Some(etag), SdkError::ServiceError(ctx)) = (if_match, &e) {
+                    match ctx.raw().status().as_u16() {
+                        412 => {
+                            return Error::Changed(format!(
+                                "{target}: no longer the version with ETag {etag} \
+                                 (412 Precondition Failed)"
+                            ));
+                        }
+                        404 => {
+                            return Error::Changed(format!(
+                                "{target}: deleted during the download"
+                            ));
+                        }
+                        _ => {}
+                    }
+                }
+                map_err("get_object", &target, e)
+            })?;
+        let total = out
+            .content_range()
+            .and_then(|cr| cr.rsplit_once('/'))
+            .and_then(|(_, t)| t.parse::<u64>().ok())
+            .or_else(|| out.content_length().map(|l| l.max(0) as u64))
+            .unwrap_or(0);
+        let meta = ObjectMeta {
+            key: key.to_owned(),
+            size: total,
+            etag: unquote(out.e_tag()),
+            content_type: out.content_type().map(str::to_owned),
+            last_modified: to_system_time(out.last_modified()),
+            metadata: out
+                .metadata()
+                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default(),
+        };
+        // A server that stops sending mid-body fails the read after the
+        // read timeout instead of hanging it.
+        let idle = self.read_timeout;
+        let body =
+            futures::stream::try_unfold((out.body, target), move |(mut b, target)| async move {
+                let next = match idle {
+                    Some(d) => tokio::time::timeout(d, b.next()).await.map_err(|_| {
+                        Error::Timeout(format!("reading {target}: no data for {d:?}"))
+                    })?,
+                    None => b.next().await,
+                };
+                match next {
+                    None => Ok(None),
+                    Some(Ok(chunk)) => Ok(Some((chunk, (b, target)))),
+                    Some(Err(e)) => Err(Error::Unavailable(format!(
+                        "reading {target}: {}",
+                        DisplayChain(&e)
+                    ))),
+                }
+            })
+            .boxed();
+        Ok(ObjectStream { meta, body })
+    }
+
+    /// The parallel part of [`ObjectStorage::download`]: ranges of
+    /// `part_size` fetched by at most `max_concurrent_parts` tasks, each
+    /// GET bound to the ETag of `head`, written in place by one blocking
+    /// writer; the size checked at the end.
+    async fn download_ranges(
+        &self,
+        bucket: &str,
+        key: &str,
+        dest: &Path,
+        head: ObjectMeta,
+        opts: &DownloadOptions,
+    ) -> Result<DownloadResult> {
+        let size = head.size;
+        let what = format!("the download of {bucket}/{key} to {}", dest.display());
+        let part = download::PartFile::create(dest, size).await?;
+        let writer = download::Writer::start(part.file(), what.clone(), false);
+        let want = Arc::new(Wanted {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            etag: head.etag.clone(),
+            size,
+        });
+        let mut ranges = (0..size.div_ceil(opts.part_size))
+            .map(|i| (i * opts.part_size, ((i + 1) * opts.part_size).min(size)));
+        let mut tasks: JoinSet<Result<usize>> = JoinSet::new();
+        let mut requests = 0;
+        let fetched: Result<()> = async {
+            loop {
+                while tasks.len() < opts.max_concurrent_parts {
+                    let Some((start, end)) = ranges.next() else {
+                        break;
+                    };
+                    let this = self.clone();
+                    let want = want.clone();
+                    let sink = writer.sink(start);
+                    tasks.spawn(
+                        async move { this.fetch_range(&want, end, sink).await }.in_current_span(),
+                    );
+                }
+                match tasks.join_next().await {
+                    None => return Ok(()),
+                    Some(r) => requests += flatten_join(r)?,
+                }
+            }
+        }
+        .await;
+        if let Err(e) = fetched {
+            tasks.shutdown().await;
+            return Err(writer.fail(e).await);
+        }
+        let (written, _) = writer.finish().await?;
+        if written != size {
+            return Err(Error::Integrity(format!(
+                "{what}: {written} bytes written for a {size}-byte object"
+            )));
+        }
+        part.commit().await?;
+        Ok(DownloadResult {
+            meta: head,
+            size,
+            requests,
+            verified: Verified::Size,
+        })
+    }
+
+    /// Fetches `sink.position()..end` of the wanted object into `sink`; a
+    /// transient failure (a refused or cut connection, a stalled body) is
+    /// retried from the byte reached. Returns the requests it took.
+    async fn fetch_range(&self, want: &Wanted, end: u64, mut sink: BlockSink) -> Result<usize> {
+        let mut backoff = Duration::from_millis(200);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let from = sink.position();
+            let target = format!("{}/{} bytes {from}..{end}", want.bucket, want.key);
+            let res = async {
+                let if_match = (!want.etag.is_empty()).then_some(want.etag.as_str());
+                let stream = self
+                    .get_body(
+                        &want.bucket,
+                        &want.key,
+                        Some(ByteRange::new(from, end)),
+                        if_match,
+                    )
+                    .await?;
+                if stream.meta.size != want.size
+                    || (if_match.is_some() && stream.meta.etag != want.etag)
+                {
+                    return Err(Error::Changed(format!(
+                        "{target}: now {} bytes with ETag {}, was {} bytes with ETag {}",
+                        stream.meta.size, stream.meta.etag, want.size, want.etag
+                    )));
+                }
+                let mut body = stream.body;
+                while let Some(chunk) = body.next().await {
+                    let chunk = chunk?;
+                    if sink.position() + chunk.len() as u64 > end {
+                        return Err(Error::Internal(format!(
+                            "{target}: the server sent more than the range"
+                        )));
+                    }
+                    sink.push(chunk).await?;
+                }
+                if sink.position() < end {
+                    return Err(Error::Unavailable(format!(
+                        "{target}: the body ended at byte {}",
+                        sink.position()
+                    )));
+                }
+                sink.flush().await
+            }
+            .await;
+            match res {
+                Ok(()) => return Ok(attempt as usize),
+                Err(e) if e.is_retryable() && attempt < RANGE_ATTEMPTS => {
+                    tracing::warn!(target = %target, attempt, error = %e, "retrying a ranged GET");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(PART_MAX_BACKOFF);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     fn span(&self, op: &'static str, target: &str) -> tracing::Span {
         tracing::debug_span!("storage", backend = self.backend, op, target)
     }
@@ -794,6 +1011,18 @@ const PART_ATTEMPTS: u32 = 4;
 const PART_RETRY_WINDOW: Duration = Duration::from_secs(60);
 /// Longest pause between two attempts of a part.
 const PART_MAX_BACKOFF: Duration = Duration::from_secs(4);
+
+/// Attempts of one ranged GET of a download, each from the byte the one
+/// before reached.
+const RANGE_ATTEMPTS: u32 = 4;
+
+/// The object a parallel download reads: the version of its first HEAD.
+struct Wanted {
+    bucket: String,
+    key: String,
+    etag: String,
+    size: u64,
+}
 
 impl Upload {
     async fn run(&mut self, mut pending: BytesMut, mut rest: ByteStream) -> Result<PutResult> {
@@ -988,7 +1217,7 @@ impl AbortUpload {
 }
 
 fn flatten_join<T>(r: std::result::Result<Result<T>, tokio::task::JoinError>) -> Result<T> {
-    r.map_err(|e| Error::Internal(format!("upload task failed: {e}")))?
+    r.map_err(|e| Error::Internal(format!("transfer task failed: {e}")))?
 }
 
 #[async_trait]
@@ -1132,56 +1361,30 @@ impl ObjectStorage for S3Storage {
         if let Some(r) = &range {
             r.validate()?;
         }
-        let target = format!("{bucket}/{key}");
-        let out = self
-            .client
-            .get_object()
-            .bucket(bucket)
-            .key(key)
-            .set_range(range.map(|r| r.to_header()))
-            .send()
-            .instrument(self.span("get_object", key))
+        self.get_body(bucket, key, range, None).await
+    }
+
+    async fn download(
+        &self,
+        bucket: &str,
+        key: &str,
+        dest: &Path,
+        opts: &DownloadOptions,
+    ) -> Result<DownloadResult> {
+        download::check_request(bucket, key, dest, opts)?;
+        let verify_md5 = opts.verify_md5 && self.verify_etag;
+        let head = self.head_object(bucket, key).await?;
+        let if_match = (!head.etag.is_empty()).then_some(head.etag.as_str());
+        // An MD5 to check is computed in order, one stream; it is slower
+        // than parallel requests would be.
+        if head.size <= opts.parallel_threshold || (verify_md5 && download::is_md5_etag(&head.etag))
+        {
+            let stream = self.get_body(bucket, key, None, if_match).await?;
+            return download::single_stream(stream, dest, verify_md5).await;
+        }
+        self.download_ranges(bucket, key, dest, head, opts)
+            .instrument(self.span("download", key))
             .await
-            .map_err(|e| map_err("get_object", &target, e))?;
-        let total = out
-            .content_range()
-            .and_then(|cr| cr.rsplit_once('/'))
-            .and_then(|(_, t)| t.parse::<u64>().ok())
-            .or_else(|| out.content_length().map(|l| l.max(0) as u64))
-            .unwrap_or(0);
-        let meta = ObjectMeta {
-            key: key.to_owned(),
-            size: total,
-            etag: unquote(out.e_tag()),
-            content_type: out.content_type().map(str::to_owned),
-            last_modified: to_system_time(out.last_modified()),
-            metadata: out
-                .metadata()
-                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-                .unwrap_or_default(),
-        };
-        // A server that stops sending mid-body fails the read after the
-        // read timeout instead of hanging it.
-        let idle = self.read_timeout;
-        let body =
-            futures::stream::try_unfold((out.body, target), move |(mut b, target)| async move {
-                let next = match idle {
-                    Some(d) => tokio::time::timeout(d, b.next()).await.map_err(|_| {
-                        Error::Timeout(format!("reading {target}: no data for {d:?}"))
-                    })?,
-                    None => b.next().await,
-                };
-                match next {
-                    None => Ok(None),
-                    Some(Ok(chunk)) => Ok(Some((chunk, (b, target)))),
-                    Some(Err(e)) => Err(Error::Unavailable(format!(
-                        "reading {target}: {}",
-                        DisplayChain(&e)
-                    ))),
-                }
-            })
-            .boxed();
-        Ok(ObjectStream { meta, body })
     }
 
     async fn head_object(&self, bucket: &str, key: &str) -> Result<ObjectMeta> {

@@ -15,6 +15,34 @@ use kubepkg_storage_api::object::{
 };
 use kubepkg_util::ErrorKind;
 
+/// An S3 config for the environment's MinIO at `endpoint` (its plain or
+/// HTTPS endpoint, or a relay in front of it): its static keys and region,
+/// path-style addressing, defaults otherwise.
+pub fn minio_s3_config(endpoint: &str) -> kubepkg_storage_api::config::S3Config {
+    use kubepkg_storage_api::config::{CredentialsConfig, S3Config};
+    let m = kubepkg_testenv::minio();
+    S3Config {
+        endpoint: Some(endpoint.to_owned()),
+        region: m.region.clone(),
+        path_style: true,
+        credentials: CredentialsConfig::Static {
+            access_key: m.access_key.clone(),
+            secret_key: m.secret_key.clone().into(),
+            session_token: None,
+        },
+        ..Default::default()
+    }
+}
+
+/// `host:port` of the environment's plain MinIO endpoint, for a relay.
+pub fn minio_host() -> String {
+    kubepkg_testenv::minio()
+        .endpoint
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned()
+}
+
 /// Deterministic pseudo-random bytes.
 pub fn data(len: usize, seed: u64) -> Bytes {
     let mut x = seed
@@ -1067,8 +1095,11 @@ pub async fn key_conformance(store: &dyn ObjectStorage) -> Vec<KeyOutcome> {
 pub struct Relay {
     pub addr: std::net::SocketAddr,
     up: Arc<std::sync::atomic::AtomicU64>,
+    down: Arc<std::sync::atomic::AtomicU64>,
+    accepted: Arc<std::sync::atomic::AtomicUsize>,
     open: Arc<std::sync::atomic::AtomicUsize>,
     stall_after: Arc<std::sync::atomic::AtomicU64>,
+    down_rate: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Relay {
@@ -1080,15 +1111,27 @@ impl Relay {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let up = Arc::new(AtomicU64::new(0));
+        let down = Arc::new(AtomicU64::new(0));
+        let accepted = Arc::new(AtomicUsize::new(0));
         let open = Arc::new(AtomicUsize::new(0));
         let stall_after = Arc::new(AtomicU64::new(u64::MAX));
-        let (u, o, st) = (up.clone(), open.clone(), stall_after.clone());
+        let down_rate = Arc::new(AtomicU64::new(0));
+        let (u, d, a, o, st, dr) = (
+            up.clone(),
+            down.clone(),
+            accepted.clone(),
+            open.clone(),
+            stall_after.clone(),
+            down_rate.clone(),
+        );
         tokio::spawn(async move {
             loop {
                 let Ok((client, _)) = listener.accept().await else {
                     return;
                 };
-                let (up, open, stall_after) = (u.clone(), o.clone(), st.clone());
+                a.fetch_add(1, Ordering::SeqCst);
+                let (up, down, open, stall_after) = (u.clone(), d.clone(), o.clone(), st.clone());
+                let down_rate = dr.load(Ordering::SeqCst);
                 let upstream = upstream.clone();
                 tokio::spawn(async move {
                     let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else {
@@ -1119,6 +1162,7 @@ impl Relay {
                         let limit = stall_after.load(Ordering::SeqCst);
                         let mut buf = vec![0u8; 16 * 1024];
                         let mut sent = 0u64;
+                        let started = tokio::time::Instant::now();
                         loop {
                             let n = sr.read(&mut buf).await?;
                             if n == 0 {
@@ -1131,6 +1175,11 @@ impl Relay {
                             };
                             cw.write_all(&buf[..n]).await?;
                             sent += n as u64;
+                            down.fetch_add(n as u64, Ordering::SeqCst);
+                            if down_rate > 0 {
+                                let due = Duration::from_secs_f64(sent as f64 / down_rate as f64);
+                                tokio::time::sleep_until(started + due).await;
+                            }
                             if sent >= limit {
                                 // Keep the connection open, send nothing more.
                                 std::future::pending::<()>().await;
@@ -1148,8 +1197,11 @@ impl Relay {
         Relay {
             addr,
             up,
+            down,
+            accepted,
             open,
             stall_after,
+            down_rate,
         }
     }
 
@@ -1161,6 +1213,23 @@ impl Relay {
     /// Bytes forwarded from clients to the server so far.
     pub fn up(&self) -> u64 {
         self.up.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Bytes forwarded from the server to clients so far.
+    pub fn down(&self) -> u64 {
+        self.down.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Connections opened from now on forward at most `bytes_per_sec` of
+    /// responses each.
+    pub fn limit_down(&self, bytes_per_sec: u64) {
+        self.down_rate
+            .store(bytes_per_sec, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Connections accepted so far.
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Connections currently open through the relay.
