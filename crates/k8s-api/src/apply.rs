@@ -385,15 +385,21 @@ async fn existing_objects(
                 }
             }
         } else {
-            let found: Vec<Option<(String, DynamicObject)>> = futures::stream::iter(members)
+            // The futures are built first and borrow nothing from the jobs,
+            // so the whole future stays Send (a server's handler needs it).
+            let lookups: Vec<_> = members
+                .iter()
                 .map(|j| {
                     let api = j.api(client);
+                    let name = j.doc.name().to_string();
+                    let key = object_key(j, &name);
                     async move {
-                        let name = j.doc.name().to_string();
                         let o = api.get_opt(&name).await.ok().flatten()?;
-                        Some((object_key(j, &name), o))
+                        Some((key, o))
                     }
                 })
+                .collect();
+            let found: Vec<Option<(String, DynamicObject)>> = futures::stream::iter(lookups)
                 .buffer_unordered(concurrency)
                 .collect()
                 .await;

@@ -83,6 +83,7 @@
 //! that are freed, not zeroised.
 
 mod load;
+mod server;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -100,6 +101,7 @@ use serde::Deserialize;
 use crate::Result;
 use crate::store::StoreOptions;
 
+pub use server::ServerSettings;
 pub use validate::PROVIDER_KINDS;
 
 /// The prefix of the environment variables that override the file.
@@ -161,6 +163,8 @@ pub struct PlatformConfig {
     pub health: HealthSettings,
     /// Queries that fan out across clusters.
     pub search: SearchSettings,
+    /// The REST service's own settings (read by `kubepkg-server`).
+    pub server: ServerSettings,
 }
 
 impl Default for PlatformConfig {
@@ -178,6 +182,7 @@ impl Default for PlatformConfig {
             providers: BTreeMap::new(),
             health: HealthSettings::default(),
             search: SearchSettings::default(),
+            server: ServerSettings::default(),
         }
     }
 }

@@ -450,10 +450,15 @@ pub(crate) fn check_owner(owner: &CredentialOwner) -> Result<()> {
 
 /// An error message cut to [`MAX_ERROR`] bytes at a character boundary.
 pub(crate) fn clip_error(message: &str) -> String {
-    if message.len() <= MAX_ERROR {
+    clip_to(message, MAX_ERROR)
+}
+
+/// `message` cut to `max` bytes at a character boundary, marked with `…`.
+pub(crate) fn clip_to(message: &str, max: usize) -> String {
+    if message.len() <= max {
         return message.to_owned();
     }
-    let mut end = MAX_ERROR;
+    let mut end = max;
     while !message.is_char_boundary(end) {
         end -= 1;
     }

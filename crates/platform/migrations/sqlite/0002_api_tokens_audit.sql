@@ -1,0 +1,25 @@
+-- API tokens of the platform's REST service and the audit log of its
+-- mutations (SQLite). A token is kept only as the SHA-256 of its secret.
+
+CREATE TABLE api_tokens (
+    id           TEXT    NOT NULL PRIMARY KEY,
+    name         TEXT    NOT NULL,
+    role         TEXT    NOT NULL,
+    clusters     TEXT,
+    secret_hash  TEXT    NOT NULL UNIQUE,
+    created_at   INTEGER NOT NULL,
+    expires_at   INTEGER,
+    last_used_at INTEGER
+);
+
+CREATE TABLE audit_log (
+    seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+    at       INTEGER NOT NULL,
+    token_id TEXT,
+    method   TEXT    NOT NULL,
+    route    TEXT    NOT NULL,
+    target   TEXT    NOT NULL,
+    status   INTEGER NOT NULL,
+    result   TEXT    NOT NULL
+);
+CREATE INDEX audit_log_by_token ON audit_log (token_id);
