@@ -103,6 +103,14 @@ pub struct S3Config {
     /// Compare returned ETags with the MD5 computed locally (default true).
     /// Turn off for servers whose ETags are not MD5s (e.g. SSE-KMS).
     pub verify_etag: bool,
+    /// A PEM file of CA certificates to trust for an `https` endpoint,
+    /// besides the system's roots (checked when connecting: a file that
+    /// holds no usable certificate is `Invalid`).
+    pub ca_file: Option<PathBuf>,
+    /// Accept any server certificate: no TLS verification at all, logged
+    /// as a warning when connecting. Only for throw-away test servers;
+    /// prefer [`ca_file`](Self::ca_file).
+    pub danger_accept_invalid_certs: bool,
 }
 
 impl Default for S3Config {
@@ -119,6 +127,8 @@ impl Default for S3Config {
             attempt_timeout_secs: 300,
             operation_timeout_secs: 0,
             verify_etag: true,
+            ca_file: None,
+            danger_accept_invalid_certs: false,
         }
     }
 }
@@ -127,7 +137,8 @@ impl Default for S3Config {
 #[derive(Debug, Clone, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MinioConfig {
-    /// `http://host:9000` (or https; certificates are verified).
+    /// `http://host:9000` (or https; certificates are verified, see
+    /// [`ca_file`](Self::ca_file)).
     pub endpoint: String,
     /// Access key (user name).
     pub access_key: String,
@@ -148,6 +159,11 @@ pub struct MinioConfig {
     pub attempt_timeout_secs: u64,
     /// As [`S3Config::operation_timeout_secs`] (default 0: no limit).
     pub operation_timeout_secs: u64,
+    /// As [`S3Config::ca_file`]; also trusted by the admin API client.
+    pub ca_file: Option<PathBuf>,
+    /// As [`S3Config::danger_accept_invalid_certs`], for the admin API
+    /// client too.
+    pub danger_accept_invalid_certs: bool,
 }
 
 impl Default for MinioConfig {
@@ -164,6 +180,8 @@ impl Default for MinioConfig {
             read_timeout_secs: s3.read_timeout_secs,
             attempt_timeout_secs: s3.attempt_timeout_secs,
             operation_timeout_secs: s3.operation_timeout_secs,
+            ca_file: None,
+            danger_accept_invalid_certs: false,
         }
     }
 }
@@ -186,6 +204,8 @@ impl MinioConfig {
             read_timeout_secs: self.read_timeout_secs,
             attempt_timeout_secs: self.attempt_timeout_secs,
             operation_timeout_secs: self.operation_timeout_secs,
+            ca_file: self.ca_file.clone(),
+            danger_accept_invalid_certs: self.danger_accept_invalid_certs,
             ..S3Config::default()
         }
     }

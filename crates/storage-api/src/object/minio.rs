@@ -75,6 +75,17 @@ impl MinioStorage {
         if let Some(d) = secs(config.attempt_timeout_secs) {
             http = http.timeout(d);
         }
+        // The S3 side checked the file and logged a verification switched
+        // off already.
+        if config.danger_accept_invalid_certs {
+            http = http.tls_danger_accept_invalid_certs(true);
+        } else if let Some(path) = &config.ca_file {
+            let pem = std::fs::read(path)
+                .map_err(|e| Error::io(format!("reading ca_file {}", path.display()), e))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| Error::Invalid(format!("ca_file {}: {e}", path.display())))?;
+            http = http.tls_certs_merge(certs);
+        }
         let http = http
             .build()
             .map_err(|e| Error::Internal(format!("building the HTTP client: {e}")))?;

@@ -31,6 +31,8 @@ pub mod memory;
 pub mod minio;
 #[cfg(feature = "s3")]
 pub mod s3;
+#[cfg(feature = "s3")]
+mod tls;
 
 pub use download::{DownloadOptions, DownloadResult, Verified};
 

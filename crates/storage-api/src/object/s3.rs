@@ -29,7 +29,10 @@
 //!   [`Error::Changed`] instead of mixing versions; a range cut midway is
 //!   fetched again from the byte it reached. Objects with an MD5 ETag to
 //!   check are read in one stream and hashed beside the writes.
-//! - TLS certificates are always verified.
+//! - TLS certificates are verified (against the system's roots plus
+//!   [`S3Config::ca_file`]) unless [`S3Config::danger_accept_invalid_certs`]
+//!   says otherwise, which is logged as a warning. A rejected certificate
+//!   is `Unavailable` naming the TLS failure, and is not retried.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -291,7 +294,13 @@ where
         }
         SdkError::TimeoutError(_) => Error::Timeout(what),
         SdkError::DispatchFailure(d) => {
-            if d.is_timeout() {
+            if super::tls::is_certificate_failure(&e) {
+                Error::Unavailable(format!(
+                    "{what}: TLS verification of the server's certificate failed (is its CA \
+                     in ca_file?): {}",
+                    DisplayChain(&e)
+                ))
+            } else if d.is_timeout() {
                 Error::Timeout(format!("{what}: {}", DisplayChain(&e)))
             } else {
                 Error::Unavailable(format!("{what}: {}", DisplayChain(&e)))
@@ -433,6 +442,10 @@ impl S3Storage {
         if let Some(ep) = &config.endpoint {
             b = b.endpoint_url(ep.trim_end_matches('/'));
         }
+        if let Some(client) = super::tls::http_client(config, backend)? {
+            b = b.http_client(client);
+        }
+        b = b.retry_classifier(super::tls::NoRetryOnCertificate);
         Ok(S3Storage {
             client: Client::from_conf(b.build()),
             multipart: config.multipart.clone(),
