@@ -810,7 +810,7 @@ fn validation_rules() {
         assert_eq!(&setting, key, "{text}: {shown}");
     }
     // Each provider kind is accepted.
-    for kind in kubepkg_platform::config::PROVIDER_KINDS {
+    for kind in kubepkg_platform::config::provider_kinds() {
         PlatformConfig::from_toml_str(&format!("[providers.p]\nkind = \"{kind}\"\n"))
             .unwrap_or_else(|e| panic!("{kind}: {e}"));
     }
@@ -839,8 +839,8 @@ fn the_reference_config_parses_and_validates() {
     assert!(config.queues.contains_key("default"));
     assert!(!config.providers.is_empty());
     let kinds: Vec<&str> = config.providers.values().map(|p| p.kind.as_str()).collect();
-    for kind in kubepkg_platform::config::PROVIDER_KINDS {
-        assert!(kinds.contains(kind), "the reference has no {kind} provider");
+    for kind in kubepkg_platform::config::provider_kinds() {
+        assert!(kinds.contains(&kind), "the reference has no {kind} provider");
     }
 }
 

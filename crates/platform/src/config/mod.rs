@@ -102,7 +102,7 @@ use crate::Result;
 use crate::store::StoreOptions;
 
 pub use server::ServerSettings;
-pub use validate::PROVIDER_KINDS;
+pub use validate::provider_kinds;
 
 /// The prefix of the environment variables that override the file.
 pub const ENV_PREFIX: &str = "KUBEPKG_";
@@ -270,7 +270,7 @@ pub struct EncryptionSettings {
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct ProviderSettings {
-    /// The vendor: one of [`PROVIDER_KINDS`].
+    /// The vendor: one of [`provider_kinds()`].
     pub kind: String,
     /// The API's base URL, `https://...`.
     pub endpoint: Option<String>,

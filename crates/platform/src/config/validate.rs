@@ -5,10 +5,11 @@ use kubepkg_storage_api::{QueueConfig, StorageConfig};
 use super::{PlatformConfig, ProviderSettings};
 use crate::{Error, Result};
 
-/// The provider kinds the platform has adapters for.
-pub const PROVIDER_KINDS: &[&str] = &[
-    "tke", "ack", "rancher", "imported", "harbor", "acr", "tkestack",
-];
+/// The provider kinds the platform has adapters for, as the provider
+/// modules register them ([`crate::provider::registry::KINDS`]).
+pub fn provider_kinds() -> Vec<&'static str> {
+    crate::provider::registry::kind_names()
+}
 
 use crate::crypto::MAX_KEY_ID_LEN as MAX_KEY_ID;
 
@@ -217,14 +218,15 @@ fn object_store(name: &str, store: &StorageConfig) -> Result<()> {
 }
 
 fn provider(name: &str, provider: &ProviderSettings) -> Result<()> {
-    if !PROVIDER_KINDS.contains(&provider.kind.as_str()) {
+    let kinds = provider_kinds();
+    if !kinds.contains(&provider.kind.as_str()) {
         let message = if provider.kind.is_empty() {
-            format!("is missing; one of: {}", PROVIDER_KINDS.join(", "))
+            format!("is missing; one of: {}", kinds.join(", "))
         } else {
             format!(
                 "unknown provider kind {:?}; one of: {}",
                 provider.kind,
-                PROVIDER_KINDS.join(", ")
+                kinds.join(", ")
             )
         };
         return Err(Error::config(format!("providers.{name}.kind"), message));

@@ -13,6 +13,8 @@
 //!   expires.
 //! - [`health`]: conditions per cluster, a background prober with backoff,
 //!   and the fast "known down" answer.
+//! - [`operation`]: long-running vendor operations, recorded and tracked
+//!   until they end; vendor instance ids recorded beside node names.
 //! - [`query`]: summaries, nodes joined with the vendor ids the store
 //!   keeps, and a client for every core resource.
 //! - [`search`]: one list across many clusters, paged with a continue
@@ -24,6 +26,7 @@
 pub mod credential;
 pub mod health;
 pub mod import;
+pub mod operation;
 pub mod query;
 pub mod search;
 
@@ -38,6 +41,7 @@ use std::time::Duration;
 
 pub use health::{ClusterHealth, HealthProber};
 pub use import::{ImportReport, ImportRequest, ImportRole, ImportSource};
+pub use operation::{TrackedOperation, WaitOptions};
 pub use query::NodeView;
 pub use search::{SearchItem, SearchPage, SearchQuery};
 
@@ -122,16 +126,28 @@ impl Platform {
             concurrency: config.search.concurrency.max(1),
             ..PlatformOptions::default()
         };
-        Platform::with_store(store, options).await
+        let providers = Providers::from_config(&config.providers)?;
+        Platform::with_providers(store, options, providers).await
     }
 
-    /// A platform over an open store.
+    /// A platform over an open store, with the built-in `imported`
+    /// provider only (add vendors through [`Self::providers`]).
     pub async fn with_store(store: Store, options: PlatformOptions) -> Result<Platform> {
+        Platform::with_providers(store, options, Providers::new()).await
+    }
+
+    /// A platform over an open store with the given providers (e.g.
+    /// [`Providers::from_config`]).
+    pub async fn with_providers(
+        store: Store,
+        options: PlatformOptions,
+        providers: Providers,
+    ) -> Result<Platform> {
         let platform = Platform {
             inner: Arc::new(Inner {
                 store,
                 clusters: ClusterManager::new().with_probe_timeout(options.probe_timeout),
-                providers: Providers::new(),
+                providers,
                 health: health::HealthBook::default(),
                 options,
             }),

@@ -14,8 +14,13 @@
 //! implementing the traits plus one [`Providers::insert_cluster`] /
 //! [`Providers::insert_registry`] call.
 
+pub mod ack;
+pub mod http;
 pub mod image_api;
 pub mod imported;
+pub mod registry;
+pub mod sign;
+pub mod tke;
 
 use crate::{Error, Result};
 use async_trait::async_trait;
@@ -170,7 +175,24 @@ pub enum PollResult {
     Failed {
         /// The vendor's message.
         message: String,
+        /// The vendor's error code, when it gave one.
+        #[serde(default)]
+        code: Option<String>,
     },
+}
+
+/// A node as the vendor knows it: its instance id beside the Kubernetes
+/// node name, so the platform can join the two.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VendorNode {
+    /// The vendor's instance id.
+    pub instance_id: String,
+    /// The Kubernetes node name, once the instance has joined.
+    pub node_name: Option<String>,
+    /// The node pool, when it belongs to one.
+    pub node_pool: Option<String>,
+    /// The vendor's state of the instance, verbatim (`running`, …).
+    pub state: String,
 }
 
 /// Creates, deletes and changes clusters and nodes through one vendor.
@@ -207,6 +229,15 @@ pub trait ClusterProvider: Send + Sync + fmt::Debug {
 
     /// Where an operation stands.
     async fn poll(&self, op: &VendorOperation) -> Result<PollResult>;
+
+    /// The cluster's nodes as the vendor lists them (instance ids and the
+    /// node names they joined as). Unsupported unless the vendor has them.
+    async fn list_nodes(&self, id: &str) -> Result<Vec<VendorNode>> {
+        Err(Error::Unsupported(format!(
+            "{}: listing the vendor instances of {id:?}",
+            self.kind()
+        )))
+    }
 }
 
 /// Who may do what in a registry namespace, as the vendor grants it
