@@ -5,12 +5,13 @@
 //! cargo xtask env start|stop|restart NAME
 //! cargo xtask env check-users         servers of other users work from a 0700 clone
 //! cargo xtask test [--down]           env up + check-users + fmt + clippy + doc + tests
-//! cargo xtask demo                    env up + the platform tour
+//! cargo xtask demo                    env up, kubepkg-server started, the HTTP tour
 //! cargo xtask bench NAME              one benchmark, kubepkg vs its peer
 //! cargo xtask fuzz [SECONDS]          every fuzz target for a bounded time
 //! ```
 
 mod benches;
+mod demo;
 mod env;
 mod gobuild;
 mod sh;
@@ -32,7 +33,7 @@ commands:
                             under a 0700 directory; a step of `test`
   env build                 only build / download what the servers need (into ~/.cache/kubepkg)
   test [--down]             env up, check-users, fmt check, clippy -D warnings, doc, cargo test --workspace
-  demo                      env up, then the tour of the platform
+  demo                      env up, start kubepkg-server, tour it over HTTP
   bench NAME                run one benchmark with its peer and print the ratio (`bench list`)
   fuzz [SECONDS]            run every fuzz target for SECONDS (default 30) each
   peers                     build the benchmark peers (kubectl, mc, crane) into ~/.cache/kubepkg

@@ -75,16 +75,13 @@ pub fn test(args: &[&str]) -> Res {
     Ok(())
 }
 
-/// `cargo xtask demo`: bring up the environment, then run the tour.
+/// `cargo xtask demo`: bring up the environment, start the server, run the
+/// HTTP tour against it (see `demo.rs`).
 pub fn demo(args: &[&str]) -> Res {
     if !args.is_empty() {
         return Err("usage: cargo xtask demo".into());
     }
-    env::up(&[])?;
-    step(
-        "demo",
-        cargo().args(["run", "--quiet", "--example", "tour"]),
-    )
+    crate::demo::run()
 }
 
 /// `cargo xtask bench NAME`.
