@@ -28,6 +28,7 @@
 
 pub mod ack;
 pub mod kube;
+pub mod rancher;
 mod server;
 pub mod tke;
 

@@ -9,6 +9,7 @@
 //! the target; neither requests nor answers are logged, so no credential
 //! ever is.
 
+use super::{PollResult, VendorNode};
 use crate::config::ProviderSettings;
 use crate::{Error, Result};
 use kubepkg_util::ErrorKind;
@@ -291,5 +292,71 @@ impl AccessKeyConfig {
             region,
             http: HttpOptions::default(),
         })
+    }
+}
+
+/// Where a node operation stands, from its handle and the listed instances.
+///
+/// Handles: `instances:<id>,<id>` (these instances running),
+/// `gone:<id>,<id>` (these instances no longer listed),
+/// `pool:<pool>:<n>` (the pool has exactly `n` instances, all running).
+pub fn nodes_poll(
+    handle: &str,
+    nodes: &[VendorNode],
+    running_state: &str,
+    failed_state: &str,
+) -> PollResult {
+    let failed = |n: &VendorNode| n.state == failed_state;
+    let running = |n: &VendorNode| n.state == running_state;
+    if let Some(ids) = handle.strip_prefix("instances:") {
+        let mine: Vec<&VendorNode> = nodes
+            .iter()
+            .filter(|n| ids.split(',').any(|i| i == n.instance_id))
+            .collect();
+        if let Some(bad) = mine.iter().find(|n| failed(n)) {
+            return PollResult::Failed {
+                message: format!("instance {} failed to join", bad.instance_id),
+                code: Some("InstanceFailed".into()),
+            };
+        }
+        let want = ids.split(',').filter(|s| !s.is_empty()).count();
+        return if mine.iter().filter(|n| running(n)).count() >= want {
+            PollResult::Succeeded
+        } else {
+            PollResult::Running
+        };
+    }
+    if let Some(ids) = handle.strip_prefix("gone:") {
+        let left = nodes
+            .iter()
+            .any(|n| ids.split(',').any(|i| i == n.instance_id));
+        return if left {
+            PollResult::Running
+        } else {
+            PollResult::Succeeded
+        };
+    }
+    if let Some(rest) = handle.strip_prefix("pool:") {
+        let (pool, want) = rest.rsplit_once(':').unwrap_or((rest, "0"));
+        let want: usize = want.parse().unwrap_or(0);
+        let mine: Vec<&VendorNode> = nodes
+            .iter()
+            .filter(|n| n.node_pool.as_deref() == Some(pool))
+            .collect();
+        if let Some(bad) = mine.iter().find(|n| failed(n)) {
+            return PollResult::Failed {
+                message: format!("instance {} of pool {pool} failed", bad.instance_id),
+                code: Some("InstanceFailed".into()),
+            };
+        }
+        return if mine.len() == want && mine.iter().all(|n| running(n)) {
+            PollResult::Succeeded
+        } else {
+            PollResult::Running
+        };
+    }
+    PollResult::Failed {
+        message: format!("unknown operation handle {handle:?}"),
+        code: None,
     }
 }

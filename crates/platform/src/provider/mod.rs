@@ -18,6 +18,7 @@ pub mod ack;
 pub mod http;
 pub mod image_api;
 pub mod imported;
+pub mod rancher;
 pub mod registry;
 pub mod sign;
 pub mod tke;

@@ -29,6 +29,7 @@ pub const KINDS: &[(&str, Builder)] = &[
     }),
     (super::tke::KIND, super::tke::build),
     (super::ack::KIND, super::ack::build),
+    (super::rancher::KIND, super::rancher::build),
 ];
 
 /// The known kinds' names.

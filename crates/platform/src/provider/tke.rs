@@ -511,69 +511,12 @@ impl ClusterProvider for Tke {
             _ => {
                 let handle = op.handle.as_deref().unwrap_or_default();
                 let nodes = self.instances(id, json!({})).await?;
-                Ok(nodes_poll(handle, &nodes))
+                Ok(http::nodes_poll(handle, &nodes, "running", "failed"))
             }
         }
     }
 
     async fn list_nodes(&self, id: &str) -> Result<Vec<VendorNode>> {
         self.instances(id, json!({"InstanceRole": "WORKER"})).await
-    }
-}
-
-/// Where a node operation stands, from its handle and the listed instances.
-fn nodes_poll(handle: &str, nodes: &[VendorNode]) -> PollResult {
-    let failed = |n: &VendorNode| n.state == "failed";
-    let running = |n: &VendorNode| n.state == "running";
-    if let Some(ids) = handle.strip_prefix("instances:") {
-        let mine: Vec<&VendorNode> = nodes
-            .iter()
-            .filter(|n| ids.split(',').any(|i| i == n.instance_id))
-            .collect();
-        if let Some(bad) = mine.iter().find(|n| failed(n)) {
-            return PollResult::Failed {
-                message: format!("instance {} failed to join", bad.instance_id),
-                code: Some("InstanceFailed".into()),
-            };
-        }
-        let want = ids.split(',').filter(|s| !s.is_empty()).count();
-        return if mine.iter().filter(|n| running(n)).count() >= want {
-            PollResult::Succeeded
-        } else {
-            PollResult::Running
-        };
-    }
-    if let Some(ids) = handle.strip_prefix("gone:") {
-        let left = nodes
-            .iter()
-            .any(|n| ids.split(',').any(|i| i == n.instance_id));
-        return if left {
-            PollResult::Running
-        } else {
-            PollResult::Succeeded
-        };
-    }
-    if let Some(rest) = handle.strip_prefix("pool:") {
-        let (pool, want) = rest.rsplit_once(':').unwrap_or((rest, "0"));
-        let want: usize = want.parse().unwrap_or(0);
-        let mine: Vec<&VendorNode> = nodes
-            .iter()
-            .filter(|n| n.node_pool.as_deref() == Some(pool))
-            .collect();
-        if let Some(bad) = mine.iter().find(|n| failed(n)) {
-            return PollResult::Failed {
-                message: format!("instance {} of pool {pool} failed", bad.instance_id),
-                code: Some("InstanceFailed".into()),
-            };
-        }
-        return if mine.len() == want && mine.iter().all(|n| running(n)) {
-            PollResult::Succeeded
-        } else {
-            PollResult::Running
-        };
-    }
-    PollResult::Failed {
-        message: format!("unknown operation handle {handle:?}"),
-        code: None,
     }
 }

@@ -71,3 +71,17 @@ pub fn ack(sim: &SimHandle, secret: Option<&str>) -> kubepkg_platform::provider:
 pub fn unique(prefix: &str) -> String {
     kubepkg_testenv::unique_name(prefix)
 }
+
+/// The Rancher adapter for a simulator (with `token` instead of its key when given).
+pub fn rancher(
+    sim: &SimHandle,
+    token: Option<&str>,
+) -> kubepkg_platform::provider::rancher::Rancher {
+    use kubepkg_platform::provider::rancher::{Rancher, RancherConfig};
+    Rancher::new(RancherConfig {
+        endpoint: sim.endpoint.clone(),
+        token: Secret::new(token.unwrap_or(&sim.secret).to_string()),
+        http: http(),
+    })
+    .expect("rancher adapter")
+}

@@ -173,3 +173,10 @@ async fn ack_end_to_end() {
     let provider = Arc::new(common::ack(&sim, None));
     run_flow("ack", provider, &[&sim.secret, &sim.key_id]).await;
 }
+
+#[tokio::test]
+async fn rancher_end_to_end() {
+    let sim = kubepkg_vendor_sim::rancher::start(SimOptions::default()).await;
+    let provider = Arc::new(common::rancher(&sim, None));
+    run_flow("rancher", provider, &[&sim.secret]).await;
+}
