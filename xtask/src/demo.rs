@@ -48,7 +48,7 @@ fn field<'a>(v: &'a serde_json::Value, path: &[&str]) -> Res<&'a str> {
         cur = &cur[*p];
     }
     cur.as_str()
-        .ok_or_else(|| format!("env.json has no {}", path.join(".")).into())
+        .ok_or_else(|| format!("env.json has no {}", path.join(".")))
 }
 
 /// `cargo xtask demo`.
@@ -172,8 +172,7 @@ connection_name = "kubepkg-demo"
             "kubepkg-server did not start; its output ({}):\n{}",
             out_file.display(),
             sh::tail(&out_file, 30)
-        )
-        .into());
+        ));
     };
     eprintln!(
         "xtask: kubepkg-server is up at {url} (store {}, log {})",

@@ -235,7 +235,7 @@ async fn main() -> Res {
     println!("\n== Registry");
     let repo = push_image().await?;
     let repos = api
-        .get(&format!("/registries/local/repositories?namespace=tour"))
+        .get("/registries/local/repositories?namespace=tour")
         .await?;
     println!(
         "  GET /registries/local/repositories?namespace=tour -> {} repositories",

@@ -61,16 +61,16 @@ impl Problem {
 pub enum Error {
     /// The platform (store, core layer, providers) failed.
     #[error(transparent)]
-    Platform(#[from] kubepkg_platform::Error),
+    Platform(Box<kubepkg_platform::Error>),
     /// A cluster's Kubernetes API failed.
     #[error(transparent)]
-    Kubernetes(#[from] kubepkg_k8s_api::Error),
+    Kubernetes(Box<kubepkg_k8s_api::Error>),
     /// An image registry failed.
     #[error(transparent)]
-    Registry(#[from] kubepkg_image_api::Error),
+    Registry(Box<kubepkg_image_api::Error>),
     /// Object storage or a message queue failed.
     #[error(transparent)]
-    Storage(#[from] kubepkg_storage_api::Error),
+    Storage(Box<kubepkg_storage_api::Error>),
     /// The request is not understood (see [`Problem`]).
     #[error("{message}")]
     Request {
@@ -95,6 +95,23 @@ pub enum Error {
     #[error("{0}")]
     Serve(String),
 }
+
+macro_rules! boxed_from {
+    ($($variant:ident($ty:ty)),*) => {$(
+        impl From<$ty> for Error {
+            fn from(e: $ty) -> Self {
+                Error::$variant(Box::new(e))
+            }
+        }
+    )*};
+}
+
+boxed_from!(
+    Platform(kubepkg_platform::Error),
+    Kubernetes(kubepkg_k8s_api::Error),
+    Registry(kubepkg_image_api::Error),
+    Storage(kubepkg_storage_api::Error)
+);
 
 /// `Result` with the server's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

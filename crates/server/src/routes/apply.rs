@@ -81,13 +81,14 @@ fn options(p: ApplyParams) -> Result<ApplyOptions> {
     if p.prune && p.bundle.is_none() {
         return Err(Error::Invalid("prune needs a bundle name".into()));
     }
-    let mut o = ApplyOptions::default();
-    o.dry_run = p.dry_run;
-    o.namespace = p.namespace;
-    o.bundle = p.bundle;
-    o.prune = p.prune;
-    o.force = p.force;
-    Ok(o)
+    Ok(ApplyOptions {
+        dry_run: p.dry_run,
+        namespace: p.namespace,
+        bundle: p.bundle,
+        prune: p.prune,
+        force: p.force,
+        ..Default::default()
+    })
 }
 
 fn outcome(o: Outcome) -> &'static str {
@@ -134,6 +135,24 @@ fn report_view(r: &ApplyReport, dry_run: bool) -> ApplyView {
     }
 }
 
+async fn run_bundle(
+    state: &AppState,
+    cluster: &str,
+    p: ApplyParams,
+    req: Request,
+    delete: bool,
+) -> Result<axum::Json<kubepkg_platform::api::ApiResponse<ApplyView>>> {
+    let opts = options(p)?;
+    let client = super::client(state, cluster).await?;
+    let text = read_bundle(state, req).await?;
+    let report = if delete {
+        client.delete_bundle(&text, &opts).await
+    } else {
+        client.apply(&text, &opts).await
+    };
+    Ok(super::ok(report_view(&report, opts.dry_run)))
+}
+
 /// Applies a bundle. The answer is 200 with one result per object even
 /// when some failed (`ok` says whether all succeeded).
 #[utoipa::path(post, path = "/clusters/{cluster}/apply", tag = "apply",
@@ -148,11 +167,7 @@ pub async fn apply(
     Query(p): Query<ApplyParams>,
     req: Request,
 ) -> Result<impl IntoResponse> {
-    let opts = options(p)?;
-    let client = super::client(&state, &cluster).await?;
-    let text = read_bundle(&state, req).await?;
-    let report = client.apply(&text, &opts).await;
-    Ok(super::ok(report_view(&report, opts.dry_run)))
+    run_bundle(&state, &cluster, p, req, false).await
 }
 
 /// Deletes every object a bundle names (absent ones are `absent`).
@@ -168,9 +183,5 @@ pub async fn delete(
     Query(p): Query<ApplyParams>,
     req: Request,
 ) -> Result<impl IntoResponse> {
-    let opts = options(p)?;
-    let client = super::client(&state, &cluster).await?;
-    let text = read_bundle(&state, req).await?;
-    let report = client.delete_bundle(&text, &opts).await;
-    Ok(super::ok(report_view(&report, opts.dry_run)))
+    run_bundle(&state, &cluster, p, req, true).await
 }

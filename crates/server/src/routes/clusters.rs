@@ -162,6 +162,21 @@ fn node_state(n: &k8s_openapi::api::core::v1::Node) -> NodeState {
     }
 }
 
+async fn set_cordoned(
+    state: &AppState,
+    cluster: &str,
+    node: &str,
+    cordoned: bool,
+) -> Result<axum::Json<kubepkg_platform::api::ApiResponse<NodeState>>> {
+    let nodes = super::client(state, cluster).await?.nodes();
+    let n = if cordoned {
+        nodes.cordon(node).await?
+    } else {
+        nodes.uncordon(node).await?
+    };
+    Ok(super::ok(node_state(&n)))
+}
+
 /// Marks a node unschedulable.
 #[utoipa::path(post, path = "/clusters/{cluster}/nodes/{node}/cordon", tag = "nodes",
     params(("cluster" = String, Path), ("node" = String, Path)),
@@ -171,12 +186,7 @@ pub async fn cordon(
     State(state): State<AppState>,
     Path((cluster, node)): Path<(String, String)>,
 ) -> Result<impl IntoResponse> {
-    let n = super::client(&state, &cluster)
-        .await?
-        .nodes()
-        .cordon(&node)
-        .await?;
-    Ok(super::ok(node_state(&n)))
+    set_cordoned(&state, &cluster, &node, true).await
 }
 
 /// Marks a node schedulable again.
@@ -188,12 +198,7 @@ pub async fn uncordon(
     State(state): State<AppState>,
     Path((cluster, node)): Path<(String, String)>,
 ) -> Result<impl IntoResponse> {
-    let n = super::client(&state, &cluster)
-        .await?
-        .nodes()
-        .uncordon(&node)
-        .await?;
-    Ok(super::ok(node_state(&n)))
+    set_cordoned(&state, &cluster, &node, false).await
 }
 
 /// How to drain.
@@ -244,7 +249,7 @@ pub async fn drain(
         .nodes()
         .drain(&node, &opts)
         .await
-        .map_err(|e| Error::Kubernetes(e.into_error()))?;
+        .map_err(|e| Error::from(e.into_error()))?;
     Ok(super::ok(DrainView {
         evicted: report.evicted,
         skipped: report.skipped,

@@ -143,10 +143,11 @@ pub async fn list(
         return Err(Error::Invalid("limit must be between 1 and 1000".into()));
     }
     let s = store(&state, &name)?;
-    let mut opts = ListOptions::default();
-    opts.prefix = q.prefix;
-    opts.delimiter = q.delimiter;
-    opts.page_size = limit;
+    let opts = ListOptions {
+        prefix: q.prefix,
+        delimiter: q.delimiter,
+        page_size: limit,
+    };
     let mut pages = s.list_objects(&bucket, &opts);
     let mut view = ObjectListView {
         objects: Vec::new(),
@@ -233,8 +234,10 @@ pub async fn upload(
     req: Request,
 ) -> Result<impl IntoResponse> {
     let s = store(&state, &name)?;
-    let mut opts = PutOptions::default();
-    opts.content_type = crate::extract::media_type(&req);
+    let opts = PutOptions {
+        content_type: crate::extract::media_type(&req),
+        ..Default::default()
+    };
     let stream = req
         .into_body()
         .into_data_stream()

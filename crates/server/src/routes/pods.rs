@@ -42,9 +42,11 @@ pub async fn list(
 ) -> Result<impl IntoResponse> {
     let req = page_request(q.page, q.page_size, state.settings.max_page_size)?;
     let client = super::client(&state, &cluster).await?;
-    let mut opts = ListOptions::default();
-    opts.label_selector = q.labels;
-    opts.field_selector = q.fields;
+    let opts = ListOptions {
+        label_selector: q.labels,
+        field_selector: q.fields,
+        ..Default::default()
+    };
     let pods = client.pods(&ns).list(&opts).await?;
     Ok(super::ok(PageOf::from(paginate(pods, &req))))
 }
@@ -154,12 +156,14 @@ pub async fn logs(
         return Err(Error::Invalid("since_seconds must be 1 or more".into()));
     }
     let client = super::client(&state, &cluster).await?;
-    let mut opts = LogOptions::default();
-    opts.container = q.container;
-    opts.tail_lines = q.tail_lines;
-    opts.since_seconds = q.since_seconds;
-    opts.timestamps = q.timestamps;
-    opts.previous = q.previous;
+    let opts = LogOptions {
+        container: q.container,
+        tail_lines: q.tail_lines,
+        since_seconds: q.since_seconds,
+        timestamps: q.timestamps,
+        previous: q.previous,
+        ..Default::default()
+    };
     let pods = client.pods(&ns);
     let lines = if q.follow {
         pods.log_stream(&name, &opts).await?
