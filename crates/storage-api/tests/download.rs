@@ -218,10 +218,10 @@ async fn an_object_replaced_midway_fails_the_download() {
     let first = common::data(24 * MIB, 5);
     put(&direct, &bucket, "obj", &first).await;
 
-    // Through a relay that sends 8 MiB/s: one range (3 MiB) at a time, the
-    // whole object takes about 3 s.
+    // Through a relay that sends 4 MiB/s: one range (3 MiB) at a time, the
+    // whole object takes about 6 s.
     let relay = common::Relay::start(minio_host(), None).await;
-    relay.limit_down(8 * MIB as u64);
+    relay.limit_down(4 * MIB as u64);
     let slow = S3Storage::new(&s3_config(&relay.url())).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let dest = dir.path().join("obj.bin");
@@ -230,11 +230,12 @@ async fn an_object_replaced_midway_fails_the_download() {
         tokio::spawn(async move { slow.download(&bucket, "obj", &dest, &parallel(1)).await })
     };
     let midway = common::wait_for(Duration::from_secs(30), async || {
-        relay.down() > 4 * MIB as u64
+        relay.down() > 3 * MIB as u64
     })
     .await;
     assert!(midway, "the download did not start");
-    put(&direct, &bucket, "obj", &common::data(24 * MIB, 6)).await;
+    // A small replacement: stored at once, long before the last range.
+    put(&direct, &bucket, "obj", &common::data(1000, 6)).await;
     let e = download.await.unwrap().unwrap_err();
     assert!(matches!(e, Error::Changed(_)), "{e:?}");
     assert_eq!(e.kind(), ErrorKind::Conflict);

@@ -4,7 +4,8 @@
 //!
 //! The body goes to a temporary file beside the destination
 //! (`.<name>.<unique>.kubepkg-part`), written with plain positional writes
-//! of about 1 MiB from a blocking thread (never on the async runtime), and
+//! from a blocking thread (never on the async runtime): the chunks as they
+//! arrive when they are large, gathered into blocks of 1 MiB otherwise; and
 //! is renamed onto the destination only once it is complete and checked.
 //! A failed download removes its temporary file and leaves the destination
 //! as it was. The MD5 of a single-stream download is computed on a thread
@@ -28,8 +29,11 @@ const MIB: u64 = 1024 * 1024;
 /// Bytes gathered before one positional write.
 pub(crate) const BLOCK: usize = MIB as usize;
 
+/// Chunks at least this large are written without gathering.
+const DIRECT: usize = 128 * 1024;
+
 /// Blocks queued for the writer (and for the hasher) at most.
-const QUEUE: usize = 8;
+const QUEUE: usize = 16;
 
 /// Options of [`ObjectStorage::download`](super::ObjectStorage::download).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -374,9 +378,11 @@ impl BlockSink {
         self.at + self.buf.len() as u64
     }
 
-    /// Adds one chunk.
+    /// Adds one chunk. A chunk of [`DIRECT`] bytes or more (what a busy
+    /// connection yields) is written as it is, without a copy; smaller ones
+    /// are gathered.
     pub(crate) async fn push(&mut self, chunk: Bytes) -> Result<()> {
-        if self.buf.is_empty() && chunk.len() >= BLOCK {
+        if self.buf.is_empty() && chunk.len() >= DIRECT {
             return self.send(chunk).await;
         }
         self.buf.extend_from_slice(&chunk);
