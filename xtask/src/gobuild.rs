@@ -176,14 +176,14 @@ impl GoTool {
                 for p in *pkgs {
                     let mut c = go();
                     c.env("GOBIN", &tmp)
-                        .args(["install", "-trimpath", &self.ldflags(), p]);
+                        .args(["install", "-v", "-trimpath", &self.ldflags(), p]);
                     cmds.push(c);
                 }
             }
             How::Module { dir: mdir, pkgs } => {
                 let mut c = go();
                 c.current_dir(sh::workspace_root().join(mdir))
-                    .args(["build", "-trimpath", &self.ldflags(), "-o"])
+                    .args(["build", "-v", "-trimpath", &self.ldflags(), "-o"])
                     .arg(format!("{}/", tmp.display()))
                     .args(*pkgs);
                 cmds.push(c);
@@ -191,16 +191,26 @@ impl GoTool {
         }
         for mut c in cmds {
             let desc = sh::describe(&c);
+            let total = count_packages(&c);
             let logf = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(&log)
                 .map_err(|e| format!("opening {}: {e}", log.display()))?;
             let errf = logf.try_clone().map_err(|e| e.to_string())?;
-            let status = c
+            // `-v` (in the build's arguments) names each package as it is
+            // compiled, on stderr: the progress lines count them against
+            // the build's package list.
+            let mut child = c
                 .stdout(logf)
-                .stderr(errf)
-                .status()
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .map_err(|e| format!("could not run `{desc}`: {e}"))?;
+            if let Some(stderr) = child.stderr.take() {
+                report_progress(self.key, stderr, errf, total, started);
+            }
+            let status = child
+                .wait()
                 .map_err(|e| format!("could not run `{desc}`: {e}"))?;
             if !status.success() {
                 return Err(format!(
@@ -217,6 +227,86 @@ impl GoTool {
             .map_err(|e| format!("moving {} into place: {e}", dir.display()))?;
         eprintln!("xtask: built {} in {:.0?}", self.key, started.elapsed());
         Ok(())
+    }
+}
+
+/// How many packages `cmd` (a `go build` / `go install`) compiles at
+/// most: its packages and their dependencies, standard library included
+/// (`go list -deps`; 0 when that cannot be asked). Also downloads the
+/// modules, so the build after it only compiles.
+fn count_packages(cmd: &Command) -> usize {
+    let args: Vec<String> = cmd
+        .get_args()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    // The package arguments: after the flags (and after `-o DIR`).
+    let mut pkgs = Vec::new();
+    let mut skip_next = false;
+    for a in args.iter().skip(1) {
+        if skip_next {
+            skip_next = false;
+        } else if a == "-o" {
+            skip_next = true;
+        } else if !a.starts_with('-') {
+            pkgs.push(a.clone());
+        }
+    }
+    let mut list = go();
+    if let Some(d) = cmd.get_current_dir() {
+        list.current_dir(d);
+    }
+    for (k, v) in cmd.get_envs() {
+        if let Some(v) = v {
+            list.env(k, v);
+        }
+    }
+    list.args(["list", "-deps"]).args(&pkgs);
+    eprintln!("xtask:   resolving and downloading the Go modules it needs");
+    match list.stderr(std::process::Stdio::null()).output() {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).lines().count(),
+        _ => 0,
+    }
+}
+
+/// Copies the build's `-v` output into the log and prints a progress line
+/// each time another tenth of the packages is compiled (or a minute passed).
+fn report_progress(
+    key: &str,
+    stderr: std::process::ChildStderr,
+    mut log: std::fs::File,
+    total: usize,
+    started: std::time::Instant,
+) {
+    use std::io::{BufRead, Write};
+    let mut done = 0usize;
+    let mut last_tenth = 0usize;
+    let mut last_print = std::time::Instant::now();
+    for line in std::io::BufReader::new(stderr)
+        .lines()
+        .map_while(Result::ok)
+    {
+        let _ = writeln!(log, "{line}");
+        // Package lines are bare import paths; anything else is a message.
+        if line.contains(' ') || line.is_empty() {
+            continue;
+        }
+        done += 1;
+        let tenth = (done * 10).checked_div(total).unwrap_or(0);
+        if tenth > last_tenth || last_print.elapsed() > std::time::Duration::from_secs(60) {
+            last_tenth = tenth;
+            last_print = std::time::Instant::now();
+            if total > 0 {
+                eprintln!(
+                    "xtask:   {key}: {done} of at most {total} packages compiled ({:.0?})",
+                    started.elapsed()
+                );
+            } else {
+                eprintln!(
+                    "xtask:   {key}: {done} packages compiled ({:.0?})",
+                    started.elapsed()
+                );
+            }
+        }
     }
 }
 
