@@ -323,7 +323,7 @@ const BENCHES: &[Bench] = &[
                 ours: "storage/download_big/kubepkg",
                 peer: "storage/download_big/mc",
                 target: at_least("throughput", 1.0),
-                note: "",
+                note: "the same object into a file in the same directory (temp file, then rename), each after a `sync`; kubepkg download: 4 ranged GETs of 16 MiB in flight (its default), size checked (multipart ETag); mc cp: one GET stream",
             },
             Pair {
                 label: "10,000 x 4 KiB puts: kubepkg / mc mirror",

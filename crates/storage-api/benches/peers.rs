@@ -2,8 +2,10 @@
 //! environment (`cargo xtask env up`):
 //!
 //! - `big`: a 1 GiB file uploaded to MinIO and downloaded back to a file,
-//!   kubepkg (multipart, streamed) vs `mc cp` (built by
-//!   `benches/peers/mc/build.sh`);
+//!   kubepkg (multipart, streamed; `download`: 4 ranged GETs in parallel)
+//!   vs `mc cp` (built by `benches/peers/mc/build.sh`; one GET stream),
+//!   both downloading the same object, every transfer after a `sync` so
+//!   none pays for the writeback of the one before;
 //! - `small`: 10,000 × 4 KiB objects put with bounded concurrency, kubepkg vs
 //!   `mc mirror` (which sizes its own worker pool);
 //! - `mq`: 100,000 persistent messages published with confirms over the same
@@ -37,7 +39,7 @@ use kubepkg_storage_api::config::{AmqpConfig, MinioConfig};
 use kubepkg_storage_api::mq::amqp::AmqpQueue;
 use kubepkg_storage_api::mq::{ConsumeOptions, Message, MessageQueue, QueueSpec};
 use kubepkg_storage_api::object::minio::MinioStorage;
-use kubepkg_storage_api::object::{ByteStream, ObjectStorage, PutOptions};
+use kubepkg_storage_api::object::{ByteStream, DownloadOptions, ObjectStorage, PutOptions};
 use kubepkg_storage_api::{Bytes, Error};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -248,38 +250,19 @@ async fn bench_big(store: &MinioStorage, mc: &Mc, bucket: &str, dir: &Path, roun
             ])
             .as_secs_f64()
     };
-    // The body written the way mc writes (plain blocking writes, here in
-    // 1 MiB blocks from a thread of their own) rather than through
-    // tokio::fs one chunk at a time: that sink alone costs up to half the
-    // throughput (see the `probe` part), and it is not the client.
+    // Both sides read the same object (kubepkg's upload) into a file in
+    // the same directory, each through a temporary file renamed at the
+    // end. kubepkg: `download` with its defaults (above 64 MiB, 16 MiB
+    // ranged GETs, 4 in flight, written from a blocking thread; the size
+    // checked, the ETag being multipart); mc cp: one GET stream.
     let ours_down = || async {
         let started = Instant::now();
-        let mut body = store
-            .get_stream(bucket, "big-kubepkg", None)
+        let r = store
+            .download(bucket, "big-kubepkg", &out, &DownloadOptions::default())
             .await
-            .expect("get")
-            .body;
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
-        let path = out.clone();
-        let writer = std::thread::spawn(move || {
-            use std::io::Write;
-            let mut f = std::fs::File::create(&path).expect("create");
-            for block in rx {
-                f.write_all(&block).expect("write");
-            }
-        });
-        let mut block = Vec::with_capacity(1 << 20);
-        while let Some(c) = body.next().await {
-            block.extend_from_slice(&c.expect("chunk"));
-            if block.len() >= 1 << 20 {
-                tx.send(std::mem::replace(&mut block, Vec::with_capacity(1 << 20)))
-                    .expect("writer");
-            }
-        }
-        tx.send(block).expect("writer");
-        drop(tx);
-        writer.join().expect("writer thread");
+            .expect("download");
         let rate = mb / started.elapsed().as_secs_f64();
+        assert_eq!(r.size as usize, len);
         assert_eq!(
             std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0) as usize,
             len
@@ -291,7 +274,7 @@ async fn bench_big(store: &MinioStorage, mc: &Mc, bucket: &str, dir: &Path, roun
         let rate = mb
             / mc.run(&[
                 "cp",
-                &format!("bench/{bucket}/big-mc"),
+                &format!("bench/{bucket}/big-kubepkg"),
                 out.to_str().unwrap_or_default(),
             ])
             .as_secs_f64();
@@ -303,23 +286,38 @@ async fn bench_big(store: &MinioStorage, mc: &Mc, bucket: &str, dir: &Path, roun
         rate
     };
 
+    // Each transfer starts with nothing left to write back: the gigabyte
+    // the one before it wrote (MinIO's copy, or the downloaded file) is
+    // flushed first, untimed, so neither side pays for the other's writes.
+    let settle = || {
+        let ok = Command::new("sync").status().is_ok_and(|s| s.success());
+        assert!(ok, "sync failed");
+    };
     let (mut up, mut up_mc, mut down, mut down_mc) = (vec![], vec![], vec![], vec![]);
     for round in 0..rounds.n {
         let (o, p) = if rounds.ours_first(round) {
+            settle();
             let o = ours_up().await;
+            settle();
             (o, mc_up())
         } else {
+            settle();
             let p = mc_up();
+            settle();
             (ours_up().await, p)
         };
         sample("storage/upload_big", "mc", o, p);
         up.push(o);
         up_mc.push(p);
         let (o, p) = if rounds.ours_first(round) {
+            settle();
             let o = ours_down().await;
+            settle();
             (o, mc_down())
         } else {
+            settle();
             let p = mc_down();
+            settle();
             (ours_down().await, p)
         };
         sample("storage/download_big", "mc", o, p);
@@ -435,8 +433,9 @@ async fn bench_small(store: &MinioStorage, mc: &Mc, bucket: &str, dir: &Path, ro
 /// the body drained without writing (the client alone, with the sizes of
 /// the chunks it yields), drained into a `tokio::fs::File` one chunk at a
 /// time (what `big` does), gathered into 1 MiB blocks written by a blocking
-/// thread, and as `KUBEPKG_BENCH_PROBE_PARTS` (default 4) ranged GETs in
-/// parallel written in place.
+/// thread, as `KUBEPKG_BENCH_PROBE_PARTS` (default 4) ranged GETs in
+/// parallel written in place, and through `download` with 1, 2, 4 and 8
+/// ranged GETs in flight.
 async fn probe_download(store: &MinioStorage, mc: &Mc, bucket: &str, dir: &Path) {
     use kubepkg_storage_api::object::ByteRange;
     let mib = env_usize("KUBEPKG_BENCH_BIG_MIB", 1024);
@@ -579,13 +578,34 @@ async fn probe_download(store: &MinioStorage, mc: &Mc, bucket: &str, dir: &Path)
     );
     std::fs::remove_file(&out).ok();
 
-    // the peer, same object size
+    // 5. `download` itself, with 1, 2, 4 and 8 ranged GETs in flight, and
+    // the CPU time this process spent on it
+    for parts in [1, 2, 4, 8] {
+        let opts = DownloadOptions {
+            max_concurrent_parts: parts,
+            ..Default::default()
+        };
+        let (cpu, started) = (cpu_secs().0, Instant::now());
+        store
+            .download(bucket, "probe", &out, &opts)
+            .await
+            .expect("download");
+        println!(
+            "probe: download, {parts} ranged GETs in flight {:.0} MB/s, {:.2} s CPU",
+            mb / started.elapsed().as_secs_f64(),
+            cpu_secs().0 - cpu
+        );
+        std::fs::remove_file(&out).ok();
+    }
+
+    // the peer, same object
     mc.run(&[
         "cp",
         &format!("bench/{bucket}/probe"),
         out.to_str().unwrap_or_default(),
     ]);
     std::fs::remove_file(&out).ok();
+    let children = cpu_secs().1;
     let peer = mb
         / mc.run(&[
             "cp",
@@ -593,12 +613,31 @@ async fn probe_download(store: &MinioStorage, mc: &Mc, bucket: &str, dir: &Path)
             out.to_str().unwrap_or_default(),
         ])
         .as_secs_f64();
-    println!("probe: mc cp {peer:.0} MB/s");
+    println!(
+        "probe: mc cp {peer:.0} MB/s, {:.2} s CPU",
+        cpu_secs().1 - children
+    );
     std::fs::remove_file(&out).ok();
     store
         .delete_objects(bucket, &["probe".to_owned()])
         .await
         .expect("cleanup");
+}
+
+/// CPU seconds (user + system) of this process and of its waited-for
+/// children, from `/proc/self/stat` (NaN where it cannot be read).
+fn cpu_secs() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may hold spaces): utime is the
+    // 14th field of the line, cutime the 16th.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<f64> = rest
+        .split_whitespace()
+        .map(|v| v.parse().unwrap_or(f64::NAN))
+        .collect();
+    let get = |i: usize| f.get(i - 3).copied().unwrap_or(f64::NAN);
+    let tick = 100.0;
+    ((get(14) + get(15)) / tick, (get(16) + get(17)) / tick)
 }
 
 /// kubepkg's side of one mq round: publish `n`, then consume them.
