@@ -840,7 +840,10 @@ fn the_reference_config_parses_and_validates() {
     assert!(!config.providers.is_empty());
     let kinds: Vec<&str> = config.providers.values().map(|p| p.kind.as_str()).collect();
     for kind in kubepkg_platform::config::provider_kinds() {
-        assert!(kinds.contains(&kind), "the reference has no {kind} provider");
+        assert!(
+            kinds.contains(&kind),
+            "the reference has no {kind} provider"
+        );
     }
 }
 
