@@ -5,4 +5,5 @@ mod auth;
 mod bad_input;
 mod common;
 mod flow;
+mod requests;
 mod storage;
