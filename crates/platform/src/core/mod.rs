@@ -86,6 +86,9 @@ struct Inner {
     providers: Providers,
     health: health::HealthBook,
     options: PlatformOptions,
+    /// The record version each cached client was built from, so
+    /// [`Platform::fresh_client`] sees another process's changes.
+    versions: std::sync::Mutex<std::collections::HashMap<String, i64>>,
 }
 
 /// The platform: store + per-cluster clients + providers + health. Cheap to
@@ -149,6 +152,7 @@ impl Platform {
                 clusters: ClusterManager::new().with_probe_timeout(options.probe_timeout),
                 providers,
                 health: health::HealthBook::default(),
+                versions: std::sync::Mutex::default(),
                 options,
             }),
         };
@@ -186,8 +190,7 @@ impl Platform {
             records.iter().map(|r| r.name.clone()).collect();
         for name in self.inner.clusters.names() {
             if !wanted.contains(&name) {
-                self.inner.clusters.remove(&name);
-                self.inner.health.forget(&name);
+                self.forget(&name);
             }
         }
         let this = self.clone();
@@ -241,6 +244,7 @@ impl Platform {
     /// first health observation.
     async fn register(&self, record: &ClusterRecord) -> Result<()> {
         let config = self.cluster_config(record).await?;
+        self.versions().insert(record.name.clone(), record.version);
         match self.inner.clusters.add(&record.name, config).await {
             Ok(_) => {
                 self.inner.health.mark_up(&record.name);
@@ -256,6 +260,45 @@ impl Platform {
                 Err(err)
             }
         }
+    }
+
+    fn versions(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, i64>> {
+        self.inner
+            .versions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Drops a cluster from the client cache and the health book.
+    fn forget(&self, name: &str) {
+        self.inner.clusters.remove(name);
+        self.inner.health.forget(name);
+        self.versions().remove(name);
+    }
+
+    /// [`Self::client`], first checked against the store: a cluster another
+    /// process deleted is NotFound (and dropped from the cache) at once,
+    /// and one it changed — a rotated credential, a new server URL — is
+    /// rebuilt from the stored record before it is used. Costs one indexed
+    /// read per call; what a service with several instances over one
+    /// PostgreSQL store calls per request.
+    pub async fn fresh_client(&self, name: &str) -> Result<Client> {
+        let record = match self.inner.store.get_cluster(name).await {
+            Ok(r) => r,
+            Err(e) => {
+                if e.kind() == ErrorKind::NotFound {
+                    self.forget(name);
+                }
+                return Err(e);
+            }
+        };
+        let known = self.versions().get(name).copied();
+        if known != Some(record.version) && self.inner.clusters.config(name).is_some() {
+            // A changed record: the same config is a no-op in the cache, a
+            // changed one replaces the client.
+            self.register(&record).await?;
+        }
+        self.client(name).await
     }
 
     /// One cluster's record.
@@ -355,8 +398,7 @@ impl Platform {
             tracing::info!(cluster = name, operation = %rec.id, "vendor delete started");
         }
         self.inner.store.delete_cluster(name).await?;
-        self.inner.clusters.remove(name);
-        self.inner.health.forget(name);
+        self.forget(name);
         tracing::info!(cluster = name, provider = %record.provider, "cluster removed");
         Ok(())
     }

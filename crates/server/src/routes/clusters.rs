@@ -99,6 +99,9 @@ pub async fn summary(
     State(state): State<AppState>,
     Path(cluster): Path<String>,
 ) -> Result<impl IntoResponse> {
+    // Checked against the store first (another instance may have
+    // deleted or changed it).
+    super::client(&state, &cluster).await?;
     let o = state.platform.summary(&cluster).await?;
     Ok(super::ok(SummaryView {
         version: o.version,
@@ -121,6 +124,9 @@ pub async fn health(
     State(state): State<AppState>,
     Path(cluster): Path<String>,
 ) -> Result<impl IntoResponse> {
+    // Checked against the store first (another instance may have
+    // deleted or changed it).
+    super::client(&state, &cluster).await?;
     let h = state.platform.check_health(&cluster).await?;
     Ok(super::ok(HealthView::from(&h)))
 }
@@ -136,6 +142,9 @@ pub async fn nodes(
     State(state): State<AppState>,
     Path(cluster): Path<String>,
 ) -> Result<impl IntoResponse> {
+    // Checked against the store first (another instance may have
+    // deleted or changed it).
+    super::client(&state, &cluster).await?;
     let nodes = state.platform.nodes(&cluster).await?;
     Ok(super::ok(
         nodes.into_iter().map(NodeItem::from).collect::<Vec<_>>(),

@@ -28,10 +28,12 @@ pub(crate) fn ok<T: Serialize>(data: T) -> axum::Json<ApiResponse<T>> {
     axum::Json(ApiResponse::ok(data))
 }
 
-/// The cached client of `cluster` (NotFound for an unknown one,
-/// Unavailable at once for one known to be down).
+/// The cached client of `cluster`, checked against the store first, so a
+/// cluster another instance deleted or re-credentialed is served
+/// accordingly at once (NotFound for an unknown one, Unavailable at once
+/// for one known to be down).
 pub(crate) async fn client(state: &AppState, cluster: &str) -> Result<kubepkg_k8s_api::Client> {
-    Ok(state.platform.client(cluster).await?)
+    Ok(state.platform.fresh_client(cluster).await?)
 }
 
 fn with_role(router: Router<AppState>, role: Role) -> Router<AppState> {

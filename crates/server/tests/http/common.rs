@@ -50,6 +50,13 @@ impl Server {
 
     /// Starts a server; `extra` is appended to its config file.
     pub fn start_with(extra: &str) -> Server {
+        Server::start_on(extra, None)
+    }
+
+    /// Starts a server; `extra` is appended to its config file, and
+    /// `admin` is a bootstrap token an earlier instance on the same store
+    /// already created (None: a new one).
+    pub fn start_on(extra: &str, admin: Option<&str>) -> Server {
         let minio = kubepkg_testenv::minio();
         let rabbit = kubepkg_testenv::rabbitmq();
         let registry = kubepkg_testenv::registry();
@@ -103,7 +110,7 @@ connection_name = "kubepkg-server-test"
         );
         let config = dir.path().join("kubepkg.toml");
         std::fs::write(&config, text).expect("write the config");
-        let admin = admin_token();
+        let admin = admin.map_or_else(admin_token, str::to_owned);
         let mut child = Command::new(env!("CARGO_BIN_EXE_kubepkg-server"))
             .arg("--config")
             .arg(&config)

@@ -118,3 +118,57 @@ async fn sigterm_lets_the_request_in_flight_finish() {
     let after = reqwest::Client::new().get(s.url("/healthz")).send().await;
     assert!(after.is_err(), "nothing listens any more");
 }
+
+/// Two instances over one PostgreSQL store: what one does, the other
+/// serves at once, and neither serves a deleted cluster.
+#[tokio::test]
+async fn two_instances_over_postgres_agree_at_once() {
+    let pg = kubepkg_testenv::postgres();
+    kubepkg_testenv::require_tcp("PostgreSQL", &format!("{}:{}", pg.host, pg.port));
+    let schema = kubepkg_testenv::unique_name("srv").replace('-', "_");
+    let extra = format!(
+        "\n[store]\nurl = \"{}\"\npostgres_schema = \"{schema}\"\n",
+        pg.url
+    );
+    let a = Server::start_on(&extra, None);
+    let b = Server::start_on(&extra, Some(&a.admin));
+    let cluster = kubepkg_testenv::unique_name("shared");
+    a.import_local(&cluster).await;
+    // B never saw the import, and serves the cluster at once.
+    let (status, v) = b
+        .admin(Method::GET, &format!("/clusters/{cluster}/summary"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let (status, v) = b
+        .admin(
+            Method::GET,
+            &format!("/clusters/{cluster}/namespaces/default/pods"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    // A token made on B works on A.
+    let viewer = b.token("shared-viewer", "viewer", None).await;
+    let (status, _) = a
+        .call(
+            Method::GET,
+            &format!("/clusters/{cluster}"),
+            Some(&viewer),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    // Deleted through A: B answers 404 on its very next request.
+    let (status, v) = a
+        .admin(Method::DELETE, &format!("/clusters/{cluster}"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    for path in [
+        format!("/clusters/{cluster}/summary"),
+        format!("/clusters/{cluster}/nodes"),
+        format!("/clusters/{cluster}/namespaces/default/pods"),
+    ] {
+        let (status, v) = b.admin(Method::GET, &path, None).await;
+        assert_error(status, &v, 404, &format!("B after A deleted: {path}"));
+    }
+}
