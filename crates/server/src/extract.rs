@@ -106,19 +106,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self> {
-        let q = parts.uri.query().unwrap_or("");
-        serde_urlencoded_like(q).map(Query)
+        axum::extract::Query::<T>::try_from_uri(&parts.uri)
+            .map(|axum::extract::Query(v)| Query(v))
+            .map_err(|e| Error::request(Problem::Malformed, format!("query: {}", e.body_text())))
     }
-}
-
-fn serde_urlencoded_like<T: DeserializeOwned>(q: &str) -> Result<T> {
-    axum::extract::Query::<T>::try_from_uri(
-        &format!("/?{q}")
-            .parse()
-            .map_err(|_| Error::request(Problem::Malformed, "the query string is not valid"))?,
-    )
-    .map(|axum::extract::Query(v)| v)
-    .map_err(|e| Error::request(Problem::Malformed, format!("query: {}", e.body_text())))
 }
 
 /// `?page=&page_size=` with the server's largest page size.

@@ -23,6 +23,36 @@ use axum::routing::{delete, get, post};
 use kubepkg_platform::api::ApiResponse;
 use serde::Serialize;
 
+/// `?page=&page_size=&labels=` of the Kubernetes lists.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    /// 1-based page.
+    pub page: Option<u64>,
+    /// Page size.
+    pub page_size: Option<u64>,
+    /// Label selector.
+    pub labels: Option<String>,
+}
+
+impl ListParams {
+    /// The list options of the label selector.
+    pub(crate) fn options(&self) -> kubepkg_k8s_api::ListOptions {
+        self.labels
+            .clone()
+            .map(kubepkg_k8s_api::ListOptions::labels)
+            .unwrap_or_default()
+    }
+}
+
+/// Objects as JSON values (one shape for every kind's page).
+pub(crate) fn json<T: Serialize>(items: &[T]) -> Vec<serde_json::Value> {
+    items
+        .iter()
+        .map(|i| serde_json::to_value(i).unwrap_or_default())
+        .collect()
+}
+
 /// A success envelope.
 pub(crate) fn ok<T: Serialize>(data: T) -> axum::Json<ApiResponse<T>> {
     axum::Json(ApiResponse::ok(data))

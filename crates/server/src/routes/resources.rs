@@ -1,6 +1,7 @@
 //! Namespaces, services, ingresses, configmaps, secrets (values redacted),
 //! persistent volume claims and persistent volumes.
 
+use super::{ListParams, json};
 use crate::error::{Error, Result};
 use crate::extract::Query;
 use crate::state::AppState;
@@ -9,12 +10,9 @@ use crate::views::{Envelope, ErrorBody, PageOf};
 use axum::extract::{Path, State};
 use axum::response::IntoResponse;
 use k8s_openapi::api::core::v1::Secret as KubeSecret;
-use kubepkg_k8s_api::ListOptions;
 use kubepkg_k8s_api::service::SecretObject;
 use kubepkg_util::paging::paginate;
-use serde::Deserialize;
 use serde_json::Value;
-use utoipa::IntoParams;
 
 /// What stands in for every secret value.
 pub const REDACTED: &str = "<redacted>";
@@ -27,34 +25,6 @@ pub const RESOURCES: [&str; 5] = [
     "secrets",
     "persistentvolumeclaims",
 ];
-
-/// `?page=&page_size=&labels=`.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct ListParams {
-    /// 1-based page.
-    pub page: Option<u64>,
-    /// Page size.
-    pub page_size: Option<u64>,
-    /// Label selector.
-    pub labels: Option<String>,
-}
-
-impl ListParams {
-    fn options(&self) -> ListOptions {
-        self.labels
-            .clone()
-            .map(ListOptions::labels)
-            .unwrap_or_default()
-    }
-}
-
-fn json<T: serde::Serialize>(items: &[T]) -> Vec<Value> {
-    items
-        .iter()
-        .map(|i| serde_json::to_value(i).unwrap_or_default())
-        .collect()
-}
 
 /// A Secret with every value replaced by [`REDACTED`] (keys kept), and
 /// the last-applied annotation, which would repeat the values, dropped.

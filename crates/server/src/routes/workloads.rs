@@ -6,16 +6,17 @@
 //! operation a kind does not have (scaling a DaemonSet, suspending a
 //! Deployment) is a 422 that says which kinds have it.
 
+use super::ListParams;
 use crate::error::{Error, Result};
 use crate::extract::{JsonBody, JsonOrEmpty, Query, page_request};
 use crate::state::AppState;
 use crate::views::{Envelope, ErrorBody, PageOf, RolloutView};
 use axum::extract::{Path, State};
 use axum::response::IntoResponse;
-use kubepkg_k8s_api::{DeleteOptions, ListOptions, Resources};
+use kubepkg_k8s_api::DeleteOptions;
 use kubepkg_util::paging::paginate;
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 /// The workload kinds, as they appear in paths.
 pub const KINDS: [&str; 6] = [
@@ -71,42 +72,6 @@ macro_rules! for_kind {
     };
 }
 
-/// `?page=&page_size=&labels=`.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct ListParams {
-    /// 1-based page.
-    pub page: Option<u64>,
-    /// Page size.
-    pub page_size: Option<u64>,
-    /// Label selector.
-    pub labels: Option<String>,
-}
-
-async fn list_json<K>(res: Resources<K>, labels: Option<String>) -> Result<Vec<serde_json::Value>>
-where
-    K: kube::Resource
-        + Clone
-        + serde::de::DeserializeOwned
-        + serde::Serialize
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static,
-{
-    let opts = match labels {
-        Some(l) => ListOptions::labels(l),
-        None => ListOptions::default(),
-    };
-    let items = res.list(&opts).await?;
-    Ok(items
-        .iter()
-        .map(|i| serde_json::to_value(i).unwrap_or_default())
-        .collect())
-}
-
-use kubepkg_k8s_api::kube;
-
 /// The workloads of one kind in a namespace, paged.
 #[utoipa::path(get, path = "/clusters/{cluster}/namespaces/{namespace}/workloads/{kind}",
     tag = "workloads", params(("cluster" = String, Path), ("namespace" = String, Path),
@@ -121,7 +86,8 @@ pub async fn list(
 ) -> Result<impl IntoResponse> {
     let req = page_request(q.page, q.page_size, state.settings.max_page_size)?;
     let client = super::client(&state, &cluster).await?;
-    let items = for_kind!(client, &ns, kind.as_str(), res => list_json(res, q.labels).await?);
+    let items =
+        for_kind!(client, &ns, kind.as_str(), res => super::json(&res.list(&q.options()).await?));
     Ok(super::ok(PageOf::from(paginate(items, &req))))
 }
 
