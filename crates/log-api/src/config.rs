@@ -19,7 +19,8 @@
 //! ```
 //!
 //! Environment variables override the file (see [`LogConfig::apply_env`]):
-//! `KUBEPKG_LOG` (the filter), `KUBEPKG_LOG_FORMAT`, `KUBEPKG_LOG_BACKEND`.
+//! `KUBEPKG_LOG` (the filter; `RUST_LOG` when `KUBEPKG_LOG` is unset),
+//! `KUBEPKG_LOG_FORMAT`, `KUBEPKG_LOG_BACKEND`.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -31,6 +32,9 @@ use crate::error::{Error, Result};
 
 /// Environment variable holding the filter directives, e.g. `info,kube=warn`.
 pub const ENV_FILTER: &str = "KUBEPKG_LOG";
+/// The conventional filter variable of Rust programs, read when
+/// [`ENV_FILTER`] is unset or empty.
+pub const ENV_RUST_LOG: &str = "RUST_LOG";
 /// Environment variable selecting the format: `json` or `text`.
 pub const ENV_FORMAT: &str = "KUBEPKG_LOG_FORMAT";
 /// Environment variable selecting the backend: `tracing`, `slog` or `log`.
@@ -48,8 +52,12 @@ pub struct LogConfig {
     /// everything below it in the module tree (`kube=warn`,
     /// `my_crate::db=debug`). Levels: `off`, `error`, `warn`, `info`, `debug`,
     /// `trace`; a target without a level (`my_crate`) means all levels.
-    /// Without a bare level, targets not named are off. Span-based
-    /// directives (`[span]`) are not supported.
+    /// Without a bare level, targets not named are off. Span directives
+    /// work as in tracing-subscriber's `EnvFilter`:
+    /// `target[span{field=value}]=level` enables `level` for events inside
+    /// a matching span (target, span name and fields are each optional);
+    /// they apply to `tracing` events only (see the
+    /// [crate docs](crate#filters)).
     #[serde(alias = "level")]
     pub filter: String,
     /// Human text or JSON lines.
@@ -74,8 +82,9 @@ impl Default for LogConfig {
 
 impl LogConfig {
     /// Overrides fields from the process environment: [`ENV_FILTER`]
-    /// (`KUBEPKG_LOG`), [`ENV_FORMAT`] and [`ENV_BACKEND`]. Unset or empty
-    /// variables leave the field as it is.
+    /// (`KUBEPKG_LOG`, or [`ENV_RUST_LOG`] — `RUST_LOG` — when it is unset
+    /// or empty; `KUBEPKG_LOG` wins when both are set), [`ENV_FORMAT`] and
+    /// [`ENV_BACKEND`]. Unset or empty variables leave the field as it is.
     ///
     /// # Errors
     ///
@@ -95,9 +104,11 @@ impl LogConfig {
     pub fn apply_env_from(&mut self, lookup: impl Fn(&str) -> Option<String>) -> Result<()> {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let mut next = self.clone();
-        if let Some(filter) = get(ENV_FILTER) {
-            crate::filter::parse(&filter)
-                .map_err(|e| Error::invalid(format!("{ENV_FILTER}: {e}")))?;
+        let filter = get(ENV_FILTER)
+            .map(|f| (ENV_FILTER, f))
+            .or_else(|| get(ENV_RUST_LOG).map(|f| (ENV_RUST_LOG, f)));
+        if let Some((name, filter)) = filter {
+            crate::filter::parse(&filter).map_err(|e| Error::invalid(format!("{name}: {e}")))?;
             next.filter = filter;
         }
         if let Some(format) = get(ENV_FORMAT) {

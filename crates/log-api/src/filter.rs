@@ -1,43 +1,62 @@
 //! Filter directives shared by the three families, and the run-time reload
 //! handle.
+//!
+//! The directive string is tracing-subscriber's `EnvFilter` syntax, parsed
+//! by `EnvFilter` itself: `level`, `target=level`, and span directives
+//! `target[span{field=value}]=level`, which enable events inside matching
+//! spans. `tracing` events are filtered by that `EnvFilter`; `slog` and
+//! `log` records have no spans, so their sinks apply the directives
+//! without a span part (a span directive never matches a record outside a
+//! span, as in `EnvFilter`).
 
 use std::str::FromStr;
 use std::sync::{Arc, RwLock};
 
 use tracing::Level;
-use tracing_subscriber::filter::{LevelFilter, Targets};
-use tracing_subscriber::{Registry, reload};
+use tracing_subscriber::filter::{EnvFilter, LevelFilter, Targets};
+use tracing_subscriber::reload;
 
 use crate::error::{Error, Result};
 
-/// Parses an EnvFilter-like directive string (`info,kube=warn,a::b=debug`).
+/// A parsed directive string: the `EnvFilter` for `tracing`, the span-free
+/// directives for `slog` and `log` records, and the most verbose level any
+/// directive enables.
+pub(crate) struct Parsed {
+    pub(crate) env: EnvFilter,
+    pub(crate) statics: Targets,
+    pub(crate) max: LevelFilter,
+}
+
+/// Parses an `EnvFilter` directive string (`info,kube=warn,a::b=debug`,
+/// `warn,kube[k8s{cluster=prod}]=debug`).
 ///
 /// # Errors
 ///
 /// [`Error::Invalid`] naming the directive string when it does not parse
-/// (unknown level, span directives, empty string).
-pub(crate) fn parse(directives: &str) -> Result<Targets> {
+/// (unknown level, malformed span directive, empty string).
+pub(crate) fn parse(directives: &str) -> Result<Parsed> {
     if directives.trim().is_empty() {
         return Err(Error::invalid(
             "empty filter: give at least a level, e.g. `info`",
         ));
     }
-    if directives.contains('[') || directives.contains('{') {
-        return Err(Error::invalid(format!(
-            "filter `{directives}`: span directives (`[span{{field}}]`) are not supported; \
-             use `level` and `target=level` directives"
-        )));
-    }
-    Targets::from_str(directives).map_err(|e| Error::invalid(format!("filter `{directives}`: {e}")))
-}
-
-/// The most verbose level any directive enables.
-pub(crate) fn max_level(targets: &Targets) -> LevelFilter {
-    let default = targets.default_level().unwrap_or(LevelFilter::OFF);
-    targets
-        .iter()
-        .map(|(_, level)| level)
-        .fold(default, std::cmp::max)
+    let invalid = |e: &dyn std::fmt::Display| Error::invalid(format!("filter `{directives}`: {e}"));
+    let env = EnvFilter::builder()
+        .parse(directives)
+        .map_err(|e| invalid(&e))?;
+    // EnvFilter splits on commas the same way.
+    let statics: Vec<&str> = directives
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty() && !d.contains('['))
+        .collect();
+    let statics = if statics.is_empty() {
+        Targets::new()
+    } else {
+        Targets::from_str(&statics.join(",")).map_err(|e| invalid(&e))?
+    };
+    let max = env.max_level_hint().unwrap_or(LevelFilter::TRACE);
+    Ok(Parsed { env, statics, max })
 }
 
 pub(crate) fn to_log_level_filter(level: LevelFilter) -> log::LevelFilter {
@@ -121,17 +140,31 @@ impl SharedFilter {
 }
 
 /// Changes one pipeline's filter at run time, for all three families.
-#[derive(Debug, Clone)]
-pub(crate) struct FilterHandle {
-    reload: reload::Handle<Targets, Registry>,
+#[derive(Debug)]
+pub(crate) struct FilterHandle<S> {
+    reload: reload::Handle<EnvFilter, S>,
     shared: Arc<SharedFilter>,
     dispatch: tracing::Dispatch,
     global: Arc<std::sync::atomic::AtomicBool>,
 }
 
-impl FilterHandle {
+impl<S> Clone for FilterHandle<S> {
+    fn clone(&self) -> Self {
+        FilterHandle {
+            reload: self.reload.clone(),
+            shared: self.shared.clone(),
+            dispatch: self.dispatch.clone(),
+            global: self.global.clone(),
+        }
+    }
+}
+
+impl<S> FilterHandle<S>
+where
+    S: tracing::Subscriber + 'static,
+{
     pub(crate) fn new(
-        reload: reload::Handle<Targets, Registry>,
+        reload: reload::Handle<EnvFilter, S>,
         shared: Arc<SharedFilter>,
         dispatch: tracing::Dispatch,
     ) -> Self {
@@ -150,13 +183,12 @@ impl FilterHandle {
     }
 
     pub(crate) fn set(&self, directives: &str) -> Result<()> {
-        let targets = parse(directives)?;
-        let max = max_level(&targets);
-        self.shared.set(targets.clone());
+        let Parsed { env, statics, max } = parse(directives)?;
+        self.shared.set(statics);
         // Reloading rebuilds tracing's callsite interest and global max
         // level. While only one dispatcher exists, tracing computes those
         // from the calling thread's default dispatcher, so make it ours.
-        tracing::dispatcher::with_default(&self.dispatch, || self.reload.reload(targets))
+        tracing::dispatcher::with_default(&self.dispatch, || self.reload.reload(env))
             .map_err(|e| Error::Unavailable(format!("filter reload failed: {e}")))?;
         if self.global.load(std::sync::atomic::Ordering::Acquire) {
             log::set_max_level(to_log_level_filter(max));
@@ -171,12 +203,27 @@ mod tests {
 
     #[test]
     fn parses_directives_and_computes_max() {
-        let t = parse("info,kube=warn,my_crate::db=debug").unwrap();
+        let p = parse("info,kube=warn,my_crate::db=debug").unwrap();
+        let t = &p.statics;
         assert!(t.would_enable("app", &Level::INFO));
         assert!(!t.would_enable("app", &Level::DEBUG));
         assert!(!t.would_enable("kube::client", &Level::INFO));
         assert!(t.would_enable("my_crate::db::pool", &Level::DEBUG));
-        assert_eq!(max_level(&t), LevelFilter::DEBUG);
+        assert_eq!(p.max, LevelFilter::DEBUG);
+    }
+
+    #[test]
+    fn span_directives_count_for_tracing_only() {
+        let p = parse("warn,kube[k8s{cluster=prod}]=trace").unwrap();
+        // The records of slog and log have no span: the static part only.
+        assert!(p.statics.would_enable("kube", &Level::WARN));
+        assert!(!p.statics.would_enable("kube", &Level::DEBUG));
+        // The most verbose level counts the span directive.
+        assert_eq!(p.max, LevelFilter::TRACE);
+        // Span directives alone: nothing outside such spans.
+        let p = parse("[request]=debug").unwrap();
+        assert!(!p.statics.would_enable("app", &Level::ERROR));
+        assert_eq!(p.max, LevelFilter::DEBUG);
     }
 
     #[test]
@@ -185,11 +232,11 @@ mod tests {
             "",
             "  ",
             "kube=loud",
-            "info,[span]=debug",
+            "info,[span=debug",
             "kube=debug=trace",
-            "info,db{x}=debug",
+            "info,[span]=loud",
         ] {
-            let err = parse(bad).unwrap_err();
+            let err = parse(bad).err().expect(bad);
             assert_eq!(err.kind(), kubepkg_util::ErrorKind::Invalid, "{bad}");
         }
     }

@@ -7,13 +7,25 @@
 //! filter.
 //!
 //! - [`LogConfig`] is plain serde data for the application's config file
-//!   (TOML or YAML) with environment overrides (`KUBEPKG_LOG=info,kube=warn`,
-//!   `KUBEPKG_LOG_FORMAT=json`, `KUBEPKG_LOG_BACKEND=slog`).
+//!   (TOML or YAML) with environment overrides (`KUBEPKG_LOG=info,kube=warn`
+//!   or else `RUST_LOG`, `KUBEPKG_LOG_FORMAT=json`, `KUBEPKG_LOG_BACKEND=slog`).
 //! - [`init`] installs the pipeline process-wide, once, and returns a
 //!   [`LogGuard`] that flushes on drop. [`slog_logger`] hands out the global
 //!   `slog::Logger`; [`set_filter`] changes the filter at run time.
 //! - [`build`] / [`build_with_writer`] make the same [`Pipeline`] without
-//!   touching any global, for tests and custom installs.
+//!   touching any global, for tests and custom installs; [`Builder`] adds
+//!   the caller's own `tracing` layers (OpenTelemetry, metrics, error
+//!   reporting) under the same filter.
+//!
+//! ## Filters
+//!
+//! The filter is tracing-subscriber's `EnvFilter` syntax, parsed by
+//! `EnvFilter`: `info,kube=warn`, and span directives such as
+//! `warn,kubepkg_k8s_api[k8s{cluster=prod}]=debug` (debug events inside a
+//! `k8s` span whose `cluster` field is `prod`). `slog` and `log` records
+//! carry no spans, so only the span-free directives apply to them. The
+//! filter comes from the config file, then `KUBEPKG_LOG`, or `RUST_LOG`
+//! when `KUBEPKG_LOG` is unset (see [`LogConfig::apply_env`]).
 //!
 //! ## Backends and bridges
 //!
@@ -95,13 +107,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub use capture::Capture;
 pub use config::{Backend, BufferConfig, FileOutput, Format, LogConfig, OnFull, Output, Rotation};
 pub use error::{Error, Result};
-pub use pipeline::{LogGuard, Pipeline, build, build_with_writer};
+pub use pipeline::{Builder, ExtraLayer, LogGuard, Pipeline, build, build_with_writer};
 
 static CLAIMED: AtomicBool = AtomicBool::new(false);
 static GLOBAL: OnceLock<Global> = OnceLock::new();
 
 struct Global {
-    filter: filter::FilterHandle,
+    filter: pipeline::Handle,
     slog: slog::Logger,
 }
 
@@ -136,12 +148,17 @@ struct Global {
 /// - [`Error::Invalid`] for a bad configuration (see [`build`]); nothing is
 ///   installed and `init` may be called again.
 pub fn init(config: &LogConfig) -> Result<LogGuard> {
+    init_with(Builder::new(config))
+}
+
+/// [`init`] from a [`Builder`] (what [`Builder::init`] calls).
+fn init_with(builder: Builder<'_>) -> Result<LogGuard> {
     if CLAIMED.swap(true, Ordering::AcqRel) {
         return Err(Error::AlreadyExists(
             "kubepkg_log_api::init was already called in this process".to_owned(),
         ));
     }
-    let (result, release) = install(config);
+    let (result, release) = install(builder);
     if release {
         CLAIMED.store(false, Ordering::Release);
     }
@@ -150,8 +167,8 @@ pub fn init(config: &LogConfig) -> Result<LogGuard> {
 
 /// Returns the result and whether nothing global was touched (so a later
 /// `init` may try again).
-fn install(config: &LogConfig) -> (Result<LogGuard>, bool) {
-    let pipeline = match build(config) {
+fn install(builder: Builder<'_>) -> (Result<LogGuard>, bool) {
+    let pipeline = match builder.build() {
         Ok(p) => p,
         Err(e) => return (Err(e), true),
     };

@@ -1,11 +1,11 @@
-//! Building a logging pipeline: the scoped [`Pipeline`] and its
-//! [`LogGuard`].
+//! Building a logging pipeline: the scoped [`Pipeline`], its [`LogGuard`],
+//! and the [`Builder`] that adds the caller's own `tracing` layers.
 
 use std::io::Write;
 use std::sync::Arc;
 
 use tracing::Dispatch;
-use tracing_subscriber::filter::Targets;
+use tracing_subscriber::filter::EnvFilter;
 use tracing_subscriber::fmt::format::JsonFields;
 use tracing_subscriber::layer::{Layered, SubscriberExt};
 use tracing_subscriber::{Layer, Registry, reload};
@@ -18,8 +18,21 @@ use crate::error::{Error, Result};
 use crate::filter::{self, FilterHandle, SharedFilter};
 use crate::writer::{self, FLUSH_TIMEOUT, NonBlocking, Sink, WorkerGuard};
 
-type Base = Layered<reload::Layer<Targets, Registry>, Registry>;
+/// A caller's `tracing` layer, boxed: OpenTelemetry, metrics, error
+/// reporting… Most layers are generic over their subscriber, so
+/// `layer.boxed()` (from `tracing_subscriber::Layer`) makes one. See
+/// [`Builder::layer`].
+pub type ExtraLayer = Box<dyn Layer<Registry> + Send + Sync>;
+
+/// The registry with the caller's layers on it. `None` without any:
+/// tracing-subscriber treats an absent layer as no layer, whereas an empty
+/// `Vec` layer would answer "never interested" and switch everything off.
+type Extras = Layered<Option<Vec<ExtraLayer>>, Registry>;
+/// …and the pipeline's filter, which decides for every layer.
+type Base = Layered<reload::Layer<EnvFilter, Extras>, Extras>;
 type BoxedLayer = Box<dyn Layer<Base> + Send + Sync>;
+/// The filter handle of a pipeline.
+pub(crate) type Handle = FilterHandle<Extras>;
 
 /// A complete logging pipeline that is not installed anywhere: a `tracing`
 /// dispatch, a `slog` logger and a `log` logger, all writing through the
@@ -113,7 +126,7 @@ impl Pipeline {
 #[must_use = "dropping the guard stops the log writer"]
 pub struct LogGuard {
     writer: NonBlocking,
-    filter: FilterHandle,
+    filter: Handle,
     worker: WorkerGuard,
 }
 
@@ -161,7 +174,7 @@ impl LogGuard {
         self.filter.set(directives)
     }
 
-    pub(crate) fn filter_handle(&self) -> &FilterHandle {
+    pub(crate) fn filter_handle(&self) -> &Handle {
         &self.filter
     }
 }
@@ -169,17 +182,15 @@ impl LogGuard {
 /// Builds a pipeline from `config` without installing anything globally.
 ///
 /// Opens the outputs (creating missing directories for file outputs) and
-/// starts the background writer thread.
+/// starts the background writer thread. [`Builder`] does the same with the
+/// caller's own `tracing` layers added.
 ///
 /// # Errors
 ///
 /// [`Error::Invalid`] for a bad filter, empty outputs, bad rotation
 /// settings or a file that cannot be opened for writing.
 pub fn build(config: &LogConfig) -> Result<Pipeline> {
-    config.validate()?;
-    let (sinks, all_terminals) = writer::open_outputs(config)?;
-    let color = config.format == Format::Text && all_terminals;
-    assemble(config, sinks, color)
+    Builder::new(config).build()
 }
 
 /// Builds a pipeline from `config` that writes to `writer` instead of the
@@ -193,25 +204,157 @@ pub fn build_with_writer<W>(config: &LogConfig, writer: W) -> Result<Pipeline>
 where
     W: Write + Send + 'static,
 {
-    filter::parse(&config.filter)?;
-    if config.buffer.capacity == 0 {
-        return Err(Error::invalid("`buffer.capacity` must be at least 1"));
-    }
-    assemble(config, vec![Box::new(writer)], false)
+    Builder::new(config).writer(writer).build()
 }
 
-fn assemble(config: &LogConfig, sinks: Vec<Sink>, color: bool) -> Result<Pipeline> {
-    let targets = filter::parse(&config.filter)?;
-    let max_level = filter::to_log_level_filter(filter::max_level(&targets));
+/// Builds a [`Pipeline`] with the caller's own `tracing` layers beside the
+/// pipeline's output: an OpenTelemetry exporter, metrics from events, an
+/// error reporter. [`build`], [`build_with_writer`] and
+/// [`init`](crate::init) are shortcuts for it.
+///
+/// The extra layers see the spans and events that the pipeline's filter
+/// lets through (narrow them further with `Layer::with_filter`), with every
+/// backend: `tracing` events and spans, `log` records (through
+/// `LogTracer`) with the `tracing` and `slog` backends, and `slog` records
+/// with the `tracing` backend. A filter change ([`LogGuard::set_filter`])
+/// applies to them too.
+///
+/// ```
+/// use kubepkg_log_api::{Builder, Capture, LogConfig};
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use tracing_subscriber::Layer;
+///
+/// /// Counts the events it sees.
+/// struct Count(Arc<AtomicUsize>);
+/// impl<S: tracing::Subscriber> Layer<S> for Count {
+///     fn on_event(&self, _: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+///         self.0.fetch_add(1, Ordering::Relaxed);
+///     }
+/// }
+///
+/// let seen = Arc::new(AtomicUsize::new(0));
+/// let out = Capture::new();
+/// let pipeline = Builder::new(&LogConfig::default())
+///     .writer(out.clone())
+///     .layer(Count(seen.clone()))
+///     .build()?;
+/// pipeline.in_scope(|| {
+///     tracing::info!("counted and written");
+///     tracing::debug!("filtered out for both");
+/// });
+/// pipeline.guard().flush()?;
+/// assert_eq!(seen.load(Ordering::Relaxed), 1);
+/// assert_eq!(out.lines().len(), 1);
+/// # Ok::<(), kubepkg_log_api::Error>(())
+/// ```
+#[must_use = "a builder does nothing until `build` or `init`"]
+pub struct Builder<'a> {
+    config: &'a LogConfig,
+    writer: Option<Sink>,
+    layers: Vec<ExtraLayer>,
+}
+
+impl std::fmt::Debug for Builder<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Builder")
+            .field("config", &self.config)
+            .field("writer", &self.writer.is_some())
+            .field("layers", &self.layers.len())
+            .finish()
+    }
+}
+
+impl<'a> Builder<'a> {
+    /// A builder for the pipeline `config` describes.
+    pub fn new(config: &'a LogConfig) -> Self {
+        Builder {
+            config,
+            writer: None,
+            layers: Vec::new(),
+        }
+    }
+
+    /// Writes to `writer` instead of the configured outputs (never
+    /// coloured), as [`build_with_writer`] does.
+    pub fn writer<W>(mut self, writer: W) -> Self
+    where
+        W: Write + Send + 'static,
+    {
+        self.writer = Some(Box::new(writer));
+        self
+    }
+
+    /// Adds a `tracing` layer of the caller's (see the type docs). Layers
+    /// are called in the order they were added, before the pipeline's own
+    /// output.
+    pub fn layer<L>(mut self, layer: L) -> Self
+    where
+        L: Layer<Registry> + Send + Sync + 'static,
+    {
+        self.layers.push(Box::new(layer));
+        self
+    }
+
+    /// Adds an already boxed layer.
+    pub fn boxed_layer(mut self, layer: ExtraLayer) -> Self {
+        self.layers.push(layer);
+        self
+    }
+
+    /// Builds the pipeline without installing anything globally.
+    ///
+    /// # Errors
+    ///
+    /// As [`build`] (or [`build_with_writer`] with a writer).
+    pub fn build(self) -> Result<Pipeline> {
+        let config = self.config;
+        match self.writer {
+            Some(writer) => {
+                filter::parse(&config.filter)?;
+                if config.buffer.capacity == 0 {
+                    return Err(Error::invalid("`buffer.capacity` must be at least 1"));
+                }
+                assemble(config, vec![writer], false, self.layers)
+            }
+            None => {
+                config.validate()?;
+                let (sinks, all_terminals) = writer::open_outputs(config)?;
+                let color = config.format == Format::Text && all_terminals;
+                assemble(config, sinks, color, self.layers)
+            }
+        }
+    }
+
+    /// Builds the pipeline and installs it process-wide, as
+    /// [`init`](crate::init) does.
+    ///
+    /// # Errors
+    ///
+    /// As [`init`](crate::init).
+    pub fn init(self) -> Result<LogGuard> {
+        crate::init_with(self)
+    }
+}
+
+fn assemble(
+    config: &LogConfig,
+    sinks: Vec<Sink>,
+    color: bool,
+    extras: Vec<ExtraLayer>,
+) -> Result<Pipeline> {
+    let filter::Parsed { env, statics, max } = filter::parse(&config.filter)?;
+    let max_level = filter::to_log_level_filter(max);
     let (writer, worker) = writer::spawn(
         sinks,
         config.buffer.capacity,
         config.buffer.on_full,
         config.format,
     )?;
-    let shared = SharedFilter::new(targets.clone());
-    let (reload_layer, reload_handle) = reload::Layer::new(targets);
-    let base: Base = Registry::default().with(reload_layer);
+    let shared = SharedFilter::new(statics);
+    let (reload_layer, reload_handle) = reload::Layer::new(env);
+    let extras = (!extras.is_empty()).then_some(extras);
+    let base: Base = Registry::default().with(extras).with(reload_layer);
 
     let (dispatch, slog, log): (Dispatch, slog::Logger, Arc<dyn log::Log>) = match config.backend {
         Backend::Tracing => {

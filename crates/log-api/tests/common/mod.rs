@@ -163,7 +163,7 @@ pub fn end_to_end(backend: kubepkg_log_api::Backend) {
     log::info!(target: "app::late", "log late after");
     slog::info!(slog, # "app::late", "slog late after");
     tracing::warn!(target: "noisy", "tracing noisy off");
-    let bad = kubepkg_log_api::set_filter("debug,[span]=trace").unwrap_err();
+    let bad = kubepkg_log_api::set_filter("debug,kube=loud").unwrap_err();
     assert_eq!(bad.kind(), ErrorKind::Invalid);
     guard.set_filter("warn").unwrap();
     tracing::info!("tracing info under warn");
