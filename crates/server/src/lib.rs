@@ -143,8 +143,11 @@ pub async fn run(
     let addr = listener
         .local_addr()
         .map_err(|e| Error::Serve(format!("listening socket: {e}")))?;
-    println!("kubepkg-server: listening on http://{addr}");
-    tracing::info!(%addr, "listening");
+    println!(
+        "kubepkg-server: instance {} listening on http://{addr}",
+        platform.instance_id()
+    );
+    tracing::info!(%addr, instance = platform.instance_id(), "listening");
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let grace = settings.shutdown_grace();
     let app = router(state);
@@ -165,7 +168,7 @@ pub async fn run(
         }
     };
     drop(stop_rx);
-    prober.stop();
+    prober.stop().await;
     platform.store().close().await;
     served
 }

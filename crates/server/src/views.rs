@@ -182,6 +182,30 @@ pub struct HealthView {
     pub nodes_ready: Option<u32>,
     /// All nodes.
     pub nodes_total: Option<u32>,
+    /// Which server instance probes this cluster in the background (its
+    /// lease in the store), when one does.
+    pub probed_by: Option<ProbeLeaseView>,
+}
+
+/// A cluster's health-probe lease: the one instance probing it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProbeLeaseView {
+    /// The instance holding the lease.
+    pub instance: String,
+    /// When the lease lapses unless renewed (RFC 3339).
+    pub expires_at: String,
+    /// When that instance last finished a probe (RFC 3339).
+    pub probed_at: Option<String>,
+}
+
+impl From<&kubepkg_platform::store::ProbeLease> for ProbeLeaseView {
+    fn from(l: &kubepkg_platform::store::ProbeLease) -> Self {
+        ProbeLeaseView {
+            instance: l.holder.clone(),
+            expires_at: l.expires_at.to_string(),
+            probed_at: l.probed_at.map(|t| t.to_string()),
+        }
+    }
 }
 
 impl From<&ClusterHealth> for HealthView {
@@ -193,6 +217,7 @@ impl From<&ClusterHealth> for HealthView {
             version: h.version.clone(),
             nodes_ready: h.nodes_ready,
             nodes_total: h.nodes_total,
+            probed_by: None,
         }
     }
 }

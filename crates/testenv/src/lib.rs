@@ -27,7 +27,8 @@
 //! server other tests are using. It uses a fault-injection instance
 //! instead: a server of its own, of the same kind and with the same
 //! credentials ([`kubernetes_fault()`]: a second API server over the same
-//! etcd; [`rabbitmq_fault()`]: a second RabbitMQ node). The accessor
+//! etcd; [`rabbitmq_fault()`]: a second RabbitMQ node;
+//! [`postgres_fault()`]: a second PostgreSQL cluster). The accessor
 //! returns an [`Exclusive`] guard: until it is dropped no other test, in
 //! this process or any other (whatever the test runner), gets the same
 //! instance, and `cargo xtask env up` leaves the instance alone.
@@ -74,6 +75,8 @@ pub struct Env {
     pub kubernetes_fault: Option<Kubernetes>,
     /// The fault-injection RabbitMQ node (see [`rabbitmq_fault()`]).
     pub rabbitmq_fault: Option<RabbitMq>,
+    /// The fault-injection PostgreSQL cluster (see [`postgres_fault()`]).
+    pub postgres_fault: Option<Postgres>,
     /// The xtask binary that wrote this file; [`Exclusive`] stops and
     /// starts servers with it.
     pub xtask: Option<PathBuf>,
@@ -358,6 +361,21 @@ pub fn rabbitmq_fault() -> Exclusive<RabbitMq> {
     g
 }
 
+/// The fault-injection PostgreSQL cluster, held exclusively (see
+/// [`Exclusive`]): the same program, user and credentials as
+/// [`postgres()`], a cluster and port of its own, for tests that stop or
+/// restart the database. Waits while another test holds it; once held,
+/// started if a test before left it stopped, and checked reachable.
+pub fn postgres_fault() -> Exclusive<Postgres> {
+    let p = section("postgres_fault", &env().postgres_fault);
+    let g = Exclusive::acquire("postgres-fault", p);
+    g.require_up(
+        "the fault-injection PostgreSQL cluster",
+        &format!("{}:{}", p.host, p.port),
+    );
+    g
+}
+
 /// How long [`Exclusive`] waits for another test to let go of a server.
 const EXCLUSIVE_WAIT: Duration = Duration::from_secs(900);
 
@@ -569,6 +587,7 @@ mod tests {
         assert!(e.minio.as_ref().unwrap().tls.is_none());
         assert!(e.registry.as_ref().unwrap().tls.is_none());
         assert!(e.kubernetes_fault.is_none() && e.rabbitmq_fault.is_none() && e.xtask.is_none());
+        assert!(e.postgres_fault.is_none());
     }
 
     #[test]

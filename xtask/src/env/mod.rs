@@ -29,7 +29,10 @@ use std::time::Instant;
 /// (a step of `cargo xtask test`) starts each from a clone under a 0700
 /// directory and fails when a running server has processes of a user that
 /// is not listed here.
-pub const OTHER_USERS: &[(&str, &str)] = &[("postgres", postgres::OS_USER)];
+pub const OTHER_USERS: &[(&str, &str)] = &[
+    ("postgres", postgres::OS_USER),
+    ("postgres-fault", postgres::OS_USER),
+];
 
 /// Every server, in start order. `up` starts each as soon as the servers
 /// it [`needs`] are up (the rest in parallel); `down` stops them in reverse.
@@ -48,6 +51,7 @@ pub const SERVICES: &[&str] = &[
     "registry",
     "registry-tls",
     "postgres",
+    "postgres-fault",
 ];
 
 /// The servers that [`needs`] `name`: `down` stops them first.
@@ -66,6 +70,7 @@ fn needed_by(name: &str) -> &'static [&'static str] {
 pub const FAULT_INSTANCES: &[(&str, &str)] = &[
     ("kube-apiserver-fault", "kube-apiserver"),
     ("rabbitmq-fault", "rabbitmq"),
+    ("postgres-fault", "postgres"),
 ];
 
 /// The servers that must be up before `name` starts.
@@ -257,6 +262,7 @@ fn health(ctx: &Ctx, name: &str) -> Result<String, String> {
         "rabbitmq" | "rabbitmq-fault" => rabbitmq::node(name)?.health(),
         "docker" => docker::health(ctx),
         "postgres" => postgres::health(ctx),
+        "postgres-fault" => postgres::Cluster::fault(ctx).health(),
         other => Err(format!("unknown server {other}")),
     }
 }
@@ -269,6 +275,7 @@ fn start(ctx: &Ctx, name: &str) -> Res {
         "rabbitmq" | "rabbitmq-fault" => rabbitmq::node(name)?.start(ctx),
         "docker" => docker::start(ctx),
         "postgres" => postgres::start(ctx),
+        "postgres-fault" => postgres::Cluster::fault(ctx).start(),
         other => Err(format!("unknown server {other}")),
     }
 }
@@ -279,6 +286,7 @@ fn stop(ctx: &Ctx, name: &str) -> Res {
     match name {
         "rabbitmq" | "rabbitmq-fault" => rabbitmq::node(name)?.stop(ctx),
         "postgres" => postgres::stop(ctx),
+        "postgres-fault" => postgres::Cluster::fault(ctx).stop(),
         other => proc::stop(ctx, other),
     }?;
     if sh::wait_until(std::time::Duration::from_secs(10), || {
@@ -555,7 +563,8 @@ fn env_json(ctx: &Ctx) -> Res<Value> {
         "rabbitmq_fault": rabbitmq::FAULT.env_section(ctx),
         "docker": docker::env_section(ctx),
         "registry": registry::env_section(ctx),
-        "postgres": postgres::env_section(ctx),
+        "postgres": postgres::env_section(ctx, postgres::PORT),
+        "postgres_fault": postgres::env_section(ctx, postgres::FAULT_PORT),
         // Tests stop and start their fault instances with this binary.
         "xtask": std::env::current_exe().ok(),
     }))
@@ -660,6 +669,7 @@ mod tests {
             registry::PORT,
             registry::TLS_PORT,
             postgres::PORT,
+            postgres::FAULT_PORT,
         ];
         for (i, p) in ports.iter().enumerate() {
             assert!(!ports[i + 1..].contains(p), "port {p} used twice");

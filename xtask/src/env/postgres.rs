@@ -16,6 +16,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 pub const PORT: u16 = 15433;
+/// The fault-injection cluster's port (`postgres-fault`: tests stop and
+/// restart it; nothing else uses it).
+pub const FAULT_PORT: u16 = 15434;
 /// The operating-system user the server runs as.
 pub const OS_USER: &str = "postgres";
 const USER: &str = "kubepkg";
@@ -36,6 +39,17 @@ impl Cluster {
     /// The environment's cluster.
     pub fn of(ctx: &Ctx) -> Cluster {
         Self::on_port(ctx, PORT)
+    }
+
+    /// The fault-injection cluster: the same program, user and secrets,
+    /// with a state directory, log and port of its own.
+    pub fn fault(ctx: &Ctx) -> Cluster {
+        Cluster {
+            dir: ctx.other_user_state("postgres-fault"),
+            port: FAULT_PORT,
+            log: ctx.log("postgres-fault"),
+            password: ctx.secrets.postgres_password.clone(),
+        }
     }
 
     /// A cluster with the environment's layout and secrets on another port.
@@ -235,11 +249,13 @@ pub fn health(ctx: &Ctx) -> Result<String, String> {
     Cluster::of(ctx).health()
 }
 
-pub fn env_section(ctx: &Ctx) -> Value {
+/// The env.json section of the cluster on `port` ([`PORT`] or
+/// [`FAULT_PORT`]).
+pub fn env_section(ctx: &Ctx, port: u16) -> Value {
     json!({
-        "url": format!("postgres://{USER}:{}@127.0.0.1:{PORT}/{DB}", ctx.secrets.postgres_password),
+        "url": format!("postgres://{USER}:{}@127.0.0.1:{port}/{DB}", ctx.secrets.postgres_password),
         "host": "127.0.0.1",
-        "port": PORT,
+        "port": port,
         "username": USER,
         "password": ctx.secrets.postgres_password,
         "database": DB,

@@ -25,6 +25,9 @@ pub fn check() -> Res {
         let t = Instant::now();
         let tmp = match *name {
             "postgres" => from_private_clone(user, check_postgres)?,
+            // The same program, user and layout (a state directory of its
+            // own under the run directory): the check above covers it.
+            "postgres-fault" => continue,
             other => return Err(format!("no 0700-clone check for {other}")),
         };
         eprintln!(
@@ -44,6 +47,7 @@ fn leaders(ctx: &Ctx) -> Res<Vec<(&'static str, u32)>> {
     for name in SERVICES {
         let pid = match *name {
             "postgres" => postgres::pid(ctx),
+            "postgres-fault" => postgres::Cluster::fault(ctx).pid(),
             other => proc::alive_pid(ctx, other),
         };
         match (pid, super::held_by_test(ctx, name)) {

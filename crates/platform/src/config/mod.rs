@@ -322,6 +322,10 @@ pub struct HealthSettings {
     /// The longest wait, in seconds, between checks of a failing cluster
     /// (the wait doubles from `interval_secs` up to this). Default 300.
     pub max_backoff_secs: u64,
+    /// Seconds a probe lease lasts unless renewed (instances sharing a
+    /// store probe each cluster from one of them; another takes a lease
+    /// over this long after its holder died). Default 15; at least 3.
+    pub lease_secs: u64,
 }
 
 impl Default for HealthSettings {
@@ -330,6 +334,7 @@ impl Default for HealthSettings {
             interval_secs: 30,
             timeout_secs: 5,
             max_backoff_secs: 300,
+            lease_secs: 15,
         }
     }
 }

@@ -105,6 +105,15 @@ pub(super) fn validate(config: &PlatformConfig) -> Result<()> {
             ),
         ));
     }
+    if !(3..=86_400).contains(&health.lease_secs) {
+        return Err(Error::config(
+            "health.lease_secs",
+            format!(
+                "{} is outside 3..=86400 (renewals come every third of it)",
+                health.lease_secs
+            ),
+        ));
+    }
     if config.search.concurrency == 0 {
         return Err(at_least_one("search.concurrency"));
     }

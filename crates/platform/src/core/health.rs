@@ -15,6 +15,11 @@
 //! in the background: healthy ones every `health_interval`, ones that are
 //! down with a doubling backoff up to `max_backoff`.
 //!
+//! Instances sharing a store share the probing: each cluster is probed by
+//! the one instance holding its lease in the store (renewed every third of
+//! `probe_lease`); when that instance dies its leases lapse and another
+//! takes them over, probing those clusters at once.
+//!
 //! A cluster seen down — by the prober or by any call that failed with
 //! Unavailable — answers Unavailable **at once** from
 //! [`Platform::client`], instead of a fresh connect-and-retry on every
@@ -27,7 +32,7 @@ use futures::StreamExt as _;
 use kubepkg_k8s_api::Client;
 use kubepkg_util::ErrorKind;
 use serde::Serialize;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -495,9 +500,10 @@ impl Platform {
 
     /// Probes every cluster that is due (healthy ones always, down ones
     /// when their backoff has passed), `concurrency` at a time; returns the
-    /// health of those probed.
+    /// health of those probed. This probes regardless of the store's probe
+    /// leases; the background prober ([`Self::start_health_prober`]) probes
+    /// only the clusters whose lease this instance holds.
     pub async fn probe_due(&self) -> Result<Vec<ClusterHealth>> {
-        let now = Instant::now();
         let names: Vec<String> = self
             .inner
             .store
@@ -505,7 +511,16 @@ impl Platform {
             .await?
             .into_iter()
             .map(|c| c.name)
-            .filter(|n| self.inner.health.due(n, now))
+            .collect();
+        Ok(self.probe_these(names, false).await)
+    }
+
+    /// Probes those of `names` that are due (all of them with `force`).
+    async fn probe_these(&self, names: Vec<String>, force: bool) -> Vec<ClusterHealth> {
+        let now = Instant::now();
+        let names: Vec<String> = names
+            .into_iter()
+            .filter(|n| force || self.inner.health.due(n, now))
             .collect();
         let results = futures::stream::iter(names)
             .map(|n| async move { (n.clone(), self.check_health(&n).await) })
@@ -520,62 +535,194 @@ impl Platform {
                 Err(e) => tracing::warn!(cluster = %name, error = %e, "health probe failed"),
             }
         }
-        Ok(out)
+        out
     }
 
-    /// Starts the background prober (see the module docs). It stops when
-    /// the returned handle is dropped.
+    /// Starts the background prober (see the module docs). Every third of
+    /// [`PlatformOptions::probe_lease`] it claims or renews, in the store,
+    /// the probe lease of every cluster; it probes only the clusters it
+    /// holds, so instances sharing a store do not probe a cluster twice,
+    /// and a lease a dead instance stopped renewing is taken over (and
+    /// that cluster probed at once) within one lease time plus a renewal.
+    /// Clusters another instance probes and that this one saw fail are
+    /// trusted back up once their holder records a probe that reached
+    /// them. It stops when the returned handle is dropped or stopped.
     pub fn start_health_prober(&self) -> HealthProber {
         let this = self.clone();
-        let tick = (self.inner.options.health_interval / 4).max(Duration::from_millis(100));
         let every = self.inner.options.health_interval;
+        let renew = (self.inner.options.probe_lease / 3).max(Duration::from_millis(100));
+        let tick = (every / 4).clamp(Duration::from_millis(100), renew);
         let task = tokio::spawn(async move {
+            let mut led: HashSet<String> = HashSet::new();
+            let mut last_claim: Option<Instant> = None;
             let mut last_full = Instant::now() - every;
             loop {
                 let now = Instant::now();
+                let mut taken_over = Vec::new();
+                if last_claim.is_none_or(|t| now.duration_since(t) >= renew) {
+                    last_claim = Some(now);
+                    match this.claim_probe_leases().await {
+                        Ok(held) => {
+                            taken_over = held.difference(&led).cloned().collect();
+                            led = held;
+                        }
+                        Err(e) => {
+                            // Without the store nothing can be recorded,
+                            // and the leases lapse: leave probing to
+                            // whoever can renew them.
+                            tracing::warn!(error = %e, "health prober could not renew its leases");
+                            led.clear();
+                        }
+                    }
+                }
                 if now.duration_since(last_full) >= every {
                     last_full = now;
-                    if let Err(e) = this.probe_due().await {
-                        tracing::warn!(error = %e, "health prober could not list clusters");
-                    }
-                } else if let Err(e) = this.probe_down_due().await {
-                    tracing::warn!(error = %e, "health prober could not list clusters");
+                    this.probe_led(led.iter().cloned().collect(), false).await;
+                } else {
+                    let due_down = this.down_due(now);
+                    let (mine, others): (Vec<_>, Vec<_>) =
+                        due_down.into_iter().partition(|n| led.contains(n));
+                    let mut mine = mine;
+                    mine.extend(taken_over.iter().cloned());
+                    mine.sort();
+                    mine.dedup();
+                    this.probe_led(mine, true).await;
+                    this.trust_holders(others).await;
                 }
                 tokio::time::sleep(tick).await;
             }
         });
-        HealthProber { task }
+        HealthProber {
+            task,
+            platform: self.clone(),
+        }
     }
 
-    async fn probe_down_due(&self) -> Result<()> {
-        let now = Instant::now();
-        let down: Vec<String> = {
-            let map = self.inner.health.lock();
-            map.iter()
-                .filter(|(_, st)| st.retry_at <= now)
-                .map(|(n, _)| n.clone())
-                .collect()
-        };
-        for n in down {
-            if let Err(e) = self.check_health(&n).await
-                && e.kind() != ErrorKind::NotFound
+    /// Claims or renews every stored cluster's probe lease; the ones held.
+    async fn claim_probe_leases(&self) -> Result<HashSet<String>> {
+        let names: Vec<String> = self
+            .inner
+            .store
+            .list_clusters()
+            .await?
+            .into_iter()
+            .map(|c| c.name)
+            .collect();
+        let held = self
+            .inner
+            .store
+            .claim_probe_leases(
+                &self.inner.instance_id,
+                &names,
+                self.inner.options.probe_lease,
+            )
+            .await?;
+        Ok(held.into_iter().collect())
+    }
+
+    /// Probes clusters this instance holds the lease of, recording each
+    /// finished probe on the lease.
+    async fn probe_led(&self, names: Vec<String>, force: bool) {
+        if names.is_empty() {
+            return;
+        }
+        for h in self.probe_these(names, force).await {
+            tracing::debug!(
+                cluster = %h.cluster,
+                instance = %self.inner.instance_id,
+                healthy = h.is_healthy(),
+                "probed cluster health"
+            );
+            if let Err(e) = self
+                .inner
+                .store
+                .record_probe(&h.cluster, &self.inner.instance_id)
+                .await
             {
-                tracing::debug!(cluster = %n, error = %e, "probe of a down cluster failed");
+                tracing::debug!(cluster = %h.cluster, error = %e, "could not record a probe");
             }
         }
-        Ok(())
+    }
+
+    /// Down clusters whose backoff has passed.
+    fn down_due(&self, now: Instant) -> Vec<String> {
+        let map = self.inner.health.lock();
+        map.iter()
+            .filter(|(_, st)| st.retry_at <= now)
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+
+    /// Clusters this instance saw fail but another instance probes: back up
+    /// when their holder recorded, after this instance marked them down, a
+    /// probe that found them reachable; otherwise looked at again after the
+    /// next backoff. Nothing is probed from here.
+    async fn trust_holders(&self, names: Vec<String>) {
+        for name in names {
+            let since = self.inner.health.lock().get(&name).map(|st| st.since);
+            let Some(since) = since else { continue };
+            let lease = match self.inner.store.probe_lease(&name).await {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::debug!(cluster = %name, error = %e, "could not read a probe lease");
+                    None
+                }
+            };
+            let fresh = lease
+                .as_ref()
+                .and_then(|l| l.probed_at)
+                .is_some_and(|at| at > since);
+            let reachable = fresh
+                && match self.inner.store.get_cluster(&name).await {
+                    Ok(r) => r.conditions.iter().any(|c| {
+                        c.type_ == ConditionType::Reachable && c.status == ConditionStatus::True
+                    }),
+                    Err(e) if e.kind() == ErrorKind::NotFound => {
+                        self.forget(&name);
+                        continue;
+                    }
+                    Err(_) => false,
+                };
+            if reachable {
+                tracing::info!(
+                    cluster = %name,
+                    holder = lease.map(|l| l.holder).unwrap_or_default(),
+                    "cluster is back, as the instance probing it recorded"
+                );
+                self.inner.clusters.mark_broken(&name);
+                self.inner.health.mark_up(&name);
+            } else {
+                let why = Error::Unavailable("not yet seen back by the instance probing it".into());
+                self.inner
+                    .health
+                    .mark_down(&name, &why, &self.inner.options);
+            }
+        }
     }
 }
 
-/// The background health prober; dropping it stops it.
+/// The background health prober; dropping it stops it (its leases then
+/// lapse after their lease time), [`HealthProber::stop`] also hands them
+/// back at once.
 #[derive(Debug)]
 pub struct HealthProber {
     task: tokio::task::JoinHandle<()>,
+    platform: Platform,
 }
 
 impl HealthProber {
-    /// Stops the prober.
-    pub fn stop(self) {}
+    /// Stops the prober and gives its leases back, so another instance
+    /// takes them over at its next renewal.
+    pub async fn stop(self) {
+        self.task.abort();
+        let id = self.platform.instance_id().to_string();
+        match self.platform.store().release_probe_leases(&id).await {
+            Ok(n) => tracing::debug!(instance = %id, leases = n, "gave the probe leases back"),
+            Err(e) => {
+                tracing::warn!(instance = %id, error = %e, "could not give the probe leases back")
+            }
+        }
+    }
 }
 
 impl Drop for HealthProber {

@@ -64,6 +64,11 @@ pub struct PlatformOptions {
     pub request_timeout: Duration,
     /// Retries of the per-cluster clients (429, 5xx, refused connections).
     pub max_retries: u32,
+    /// How long a cluster's health-probe lease lasts unless renewed: when
+    /// several instances share a store, one probes each cluster, and
+    /// another takes over this long after the first stopped renewing
+    /// (renewals come every third of it).
+    pub probe_lease: Duration,
 }
 
 impl Default for PlatformOptions {
@@ -76,6 +81,7 @@ impl Default for PlatformOptions {
             expiry_warning: Duration::from_secs(7 * 24 * 3600),
             request_timeout: Duration::from_secs(30),
             max_retries: 2,
+            probe_lease: Duration::from_secs(15),
         }
     }
 }
@@ -86,6 +92,8 @@ struct Inner {
     providers: Providers,
     health: health::HealthBook,
     options: PlatformOptions,
+    /// This instance's name in the store's probe leases.
+    instance_id: String,
     /// The record version each cached client was built from, so
     /// [`Platform::fresh_client`] sees another process's changes.
     versions: std::sync::Mutex<std::collections::HashMap<String, i64>>,
@@ -108,6 +116,17 @@ impl std::fmt::Debug for Platform {
     }
 }
 
+/// A name for this process among the instances sharing a store.
+fn instance_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty() && h.len() <= 64)
+        .unwrap_or_else(|| "host".into());
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    format!("{host}-{}-{}", std::process::id(), &random[..8])
+}
+
 impl Platform {
     /// Opens the platform from its configuration: the store (migrations
     /// run), the encryption keys, and every stored cluster registered with
@@ -127,6 +146,7 @@ impl Platform {
             health_interval: Duration::from_secs(config.health.interval_secs.max(1)),
             max_backoff: Duration::from_secs(config.health.max_backoff_secs.max(1)),
             concurrency: config.search.concurrency.max(1),
+            probe_lease: Duration::from_secs(config.health.lease_secs.max(3)),
             ..PlatformOptions::default()
         };
         let providers = Providers::from_config(&config.providers)?;
@@ -153,6 +173,7 @@ impl Platform {
                 providers,
                 health: health::HealthBook::default(),
                 versions: std::sync::Mutex::default(),
+                instance_id: instance_id(),
                 options,
             }),
         };
@@ -178,6 +199,12 @@ impl Platform {
     /// The options this platform runs with.
     pub fn options(&self) -> &PlatformOptions {
         &self.inner.options
+    }
+
+    /// This instance's id (`<host>-<pid>-<random>`), as it appears in the
+    /// store's probe leases and in its log lines.
+    pub fn instance_id(&self) -> &str {
+        &self.inner.instance_id
     }
 
     /// Brings the client cache in line with the store: every stored

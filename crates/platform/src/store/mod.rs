@@ -46,6 +46,7 @@ use crate::error::{Error, Result};
 pub mod records;
 
 pub use api_access::{ApiTokenRecord, AuditEntry, NewApiToken};
+pub use leases::ProbeLease;
 pub use records::*;
 
 /// Runs `$body` with `$pool` bound to the store's pool, whichever backend it
@@ -63,6 +64,7 @@ macro_rules! with_pool {
 pub mod api_access;
 mod clusters;
 mod credentials;
+mod leases;
 mod operations;
 mod registries;
 mod rows;

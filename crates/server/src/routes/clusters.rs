@@ -7,8 +7,8 @@ use crate::error::{Error, Result};
 use crate::extract::{JsonBody, JsonOrEmpty, Query, page_request};
 use crate::state::AppState;
 use crate::views::{
-    ClusterView, Envelope, ErrorBody, HealthView, ImportView, NodeItem, PageOf, SearchErrorView,
-    SearchItemView, SearchView,
+    ClusterView, Envelope, ErrorBody, HealthView, ImportView, NodeItem, PageOf, ProbeLeaseView,
+    SearchErrorView, SearchItemView, SearchView,
 };
 use axum::Extension;
 use axum::extract::{Path, State};
@@ -128,7 +128,14 @@ pub async fn health(
     // deleted or changed it).
     super::client(&state, &cluster).await?;
     let h = state.platform.check_health(&cluster).await?;
-    Ok(super::ok(HealthView::from(&h)))
+    let mut view = HealthView::from(&h);
+    view.probed_by = state
+        .platform
+        .store()
+        .probe_lease(&cluster)
+        .await?
+        .map(|l| ProbeLeaseView::from(&l));
+    Ok(super::ok(view))
 }
 
 /// Nodes from the cluster's Node API, joined with the vendor's instance ids.

@@ -14,6 +14,9 @@ use std::time::Duration;
 pub struct Server {
     child: Child,
     pub base: String,
+    /// The instance id it printed (its name in the store's probe leases).
+    pub instance: String,
+    config: PathBuf,
     pub admin: String,
     pub http: reqwest::Client,
     pub log_file: PathBuf,
@@ -53,12 +56,12 @@ impl Server {
         Server::start_on(extra, None)
     }
 
-    /// Starts a server; `extra` is appended to its config file, and
+    /// Starts a server; `extra` is appended to its config file (a
+    /// `[health]` table there replaces the default one), and
     /// `admin` is a bootstrap token an earlier instance on the same store
     /// already created (None: a new one).
     pub fn start_on(extra: &str, admin: Option<&str>) -> Server {
         let minio = kubepkg_testenv::minio();
-        let rabbit = kubepkg_testenv::rabbitmq();
         let registry = kubepkg_testenv::registry();
         kubepkg_testenv::require_tcp("MinIO", minio.endpoint.trim_start_matches("http://"));
         let dir = tempfile::tempdir().expect("tempdir");
@@ -81,9 +84,7 @@ listen = "127.0.0.1:0"
 body_limit_bytes = 65536
 request_timeout_secs = 60
 
-[health]
-interval_secs = 30
-
+{health}
 [registries.local]
 url = "{registry_url}"
 allow_http = true
@@ -100,6 +101,12 @@ backend = "amqp"
 connection_name = "kubepkg-server-test"
 {extra}
 "#,
+            // `extra` may bring its own [health] table.
+            health = if extra.contains("[health]") {
+                ""
+            } else {
+                "[health]\ninterval_secs = 30\n"
+            },
             data_dir = dir.path().display(),
             log_file = log_file.display(),
             registry_url = registry.url,
@@ -111,69 +118,39 @@ connection_name = "kubepkg-server-test"
         let config = dir.path().join("kubepkg.toml");
         std::fs::write(&config, text).expect("write the config");
         let admin = admin.map_or_else(admin_token, str::to_owned);
-        let mut child = Command::new(env!("CARGO_BIN_EXE_kubepkg-server"))
-            .arg("--config")
-            .arg(&config)
-            .env("KUBEPKG_SERVER__BOOTSTRAP_TOKEN", &admin)
-            .env("KUBEPKG_REGISTRIES__LOCAL__PASSWORD", &registry.password)
-            .env(
-                "KUBEPKG_OBJECT_STORES__DEFAULT__SECRET_KEY",
-                &minio.secret_key,
-            )
-            .env("KUBEPKG_QUEUES__DEFAULT__URL", &rabbit.url)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start kubepkg-server");
-        let output = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = std::sync::mpsc::channel::<String>();
-        for stream in [
-            child
-                .stdout
-                .take()
-                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
-            child
-                .stderr
-                .take()
-                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            let out = output.clone();
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    out.lock().unwrap().push_str(&format!("{line}\n"));
-                    if let Some(addr) = line.split("listening on ").nth(1) {
-                        let _ = tx.send(addr.trim().to_owned());
-                    }
-                }
-            });
-        }
-        let base = match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(b) => b,
-            Err(_) => {
-                let _ = child.kill();
-                panic!(
-                    "kubepkg-server did not start listening within 60 s; its output:\n{}",
-                    output.lock().unwrap()
-                );
-            }
-        };
+        let (child, instance, base, output) = spawn(&config, &admin);
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(120))
             .build()
             .expect("http client");
         Server {
             child,
+            config,
             base,
+            instance,
             admin,
             http,
             log_file,
             output,
             _dir: dir,
         }
+    }
+
+    /// Kills the process with SIGKILL (no shutdown at all) and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the server again on the same config and store after
+    /// [`Self::kill`] (a new port and instance id).
+    pub fn restart(&mut self) {
+        self.kill();
+        let (child, instance, base, output) = spawn(&self.config, &self.admin);
+        self.child = child;
+        self.instance = instance;
+        self.base = base;
+        self.output = output;
     }
 
     /// Sends SIGTERM.
@@ -277,6 +254,66 @@ connection_name = "kubepkg-server-test"
         let log = std::fs::read_to_string(&self.log_file).unwrap_or_default();
         format!("{}\n{log}", self.output.lock().unwrap())
     }
+}
+
+/// Starts the server binary on `config` with bootstrap token `admin`;
+/// returns once it prints where it listens.
+fn spawn(config: &std::path::Path, admin: &str) -> (Child, String, String, Arc<Mutex<String>>) {
+    let registry = kubepkg_testenv::registry();
+    let minio = kubepkg_testenv::minio();
+    let rabbit = kubepkg_testenv::rabbitmq();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kubepkg-server"))
+        .arg("--config")
+        .arg(config)
+        .env("KUBEPKG_SERVER__BOOTSTRAP_TOKEN", admin)
+        .env("KUBEPKG_REGISTRIES__LOCAL__PASSWORD", &registry.password)
+        .env(
+            "KUBEPKG_OBJECT_STORES__DEFAULT__SECRET_KEY",
+            &minio.secret_key,
+        )
+        .env("KUBEPKG_QUEUES__DEFAULT__URL", &rabbit.url)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start kubepkg-server");
+    let output = Arc::new(Mutex::new(String::new()));
+    let (tx, rx) = std::sync::mpsc::channel::<(String, String)>();
+    for stream in [
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+        child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let out = output.clone();
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                out.lock().unwrap().push_str(&format!("{line}\n"));
+                if let Some((head, addr)) = line.split_once(" listening on ") {
+                    let instance = head.rsplit(' ').next().unwrap_or("").to_owned();
+                    let _ = tx.send((instance, addr.trim().to_owned()));
+                }
+            }
+        });
+    }
+    let (instance, base) = match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(b) => b,
+        Err(_) => {
+            let _ = child.kill();
+            panic!(
+                "kubepkg-server did not start listening within 60 s; its output:\n{}",
+                output.lock().unwrap()
+            );
+        }
+    };
+    (child, instance, base, output)
 }
 
 pub async fn send(b: reqwest::RequestBuilder) -> (StatusCode, Value) {

@@ -5,5 +5,6 @@ mod auth;
 mod bad_input;
 mod common;
 mod flow;
+mod instances;
 mod requests;
 mod storage;
