@@ -29,7 +29,16 @@
 //! - **Watch** — [`watch`] resumes after dropped connections and re-lists
 //!   on `410 Gone`, turning the difference into events, so a caller sees
 //!   each change once (see the module docs for a watch started from a
-//!   caller's own resourceVersion).
+//!   caller's own resourceVersion); [`Resources::watch_updates`] delivers
+//!   every list whole between `Init` / `InitDone` markers, as kube's
+//!   watcher does. [`Resources::wait_for`] and
+//!   [`Resources::wait_deleted`] wait on such a watch ([`wait`]).
+//! - **Controllers** (feature `runtime`) — [`runtime`](crate#features)
+//!   re-exports kube's runtime (`Controller`, `watcher`, `reflector`,
+//!   `finalizer`, the events `Recorder`) and adds a controller on a
+//!   [`ClusterManager`]'s cluster, a rate-limited requeue of failed
+//!   reconciles and a reflector store fed by kubepkg's watch. The `cnat`
+//!   example (`crates/k8s-api/examples/cnat`) is a whole operator.
 //!
 //! ## Features
 //!
@@ -40,6 +49,11 @@
 //!   cluster; the exec tests are their own test binary, which declares
 //!   `required-features = ["exec"]`, so building without the feature
 //!   leaves that binary out instead of compiling its tests away.
+//! - `runtime`: the `runtime` module — kube's controller runtime (kube's own
+//!   `runtime` feature) and kubepkg's helpers around it. Off by default; it
+//!   adds kube-runtime and a few small crates (async-broadcast, json-patch,
+//!   ahash, hashbrown, educe, pin-project). Its test and example declare
+//!   `required-features = ["runtime"]`.
 //!
 //! Every failure is an [`Error`] whose [`Error::kind`] is one of
 //! `kubepkg_util::ErrorKind`; every remote call runs in a `tracing` span
@@ -106,8 +120,11 @@ pub mod node;
 pub mod pod;
 pub mod rbac;
 pub mod resource;
+#[cfg(feature = "runtime")]
+pub mod runtime;
 pub mod service;
 pub mod volume;
+pub mod wait;
 pub mod watch;
 
 pub use apply::{ApplyOptions, ApplyReport, Outcome};
@@ -118,5 +135,5 @@ pub use import::{ImportOptions, ImportedCluster, import_kubeconfig};
 pub use kubepkg_util::secret::Secret;
 pub use manager::ClusterManager;
 pub use resource::{DeleteOptions, ListOptions, Resources};
-pub use watch::{Event, WatchOptions};
+pub use watch::{Event, Update, WatchOptions};
 pub use {k8s_openapi, kube};

@@ -448,53 +448,6 @@ where
             Err(e) => Err(e),
         }
     }
-
-    /// Waits until `name` no longer exists (polling every 200 ms), up to
-    /// `timeout`. A timeout too large to add to the clock
-    /// (`Duration::MAX`) means no limit.
-    pub async fn wait_deleted(&self, name: &str, timeout: std::time::Duration) -> Result<()> {
-        let deadline = deadline_after(timeout);
-        loop {
-            if self.get_opt(name).await?.is_none() {
-                return Ok(());
-            }
-            if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
-                return Err(Error::Timeout(format!(
-                    "{} still exists after {timeout:?}",
-                    self.target(Some(name))
-                )));
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        }
-    }
-
-    /// Polls `get(name)` until `done` returns `Some`, up to `timeout`. A
-    /// timeout too large to add to the clock (`Duration::MAX`) means no
-    /// limit.
-    pub async fn wait_for<T>(
-        &self,
-        name: &str,
-        timeout: std::time::Duration,
-        mut done: impl FnMut(&K) -> Option<T>,
-    ) -> Result<T> {
-        let deadline = deadline_after(timeout);
-        let mut delay = std::time::Duration::from_millis(100);
-        loop {
-            if let Some(obj) = self.get_opt(name).await?
-                && let Some(t) = done(&obj)
-            {
-                return Ok(t);
-            }
-            if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
-                return Err(Error::Timeout(format!(
-                    "{} did not reach the awaited state within {timeout:?}",
-                    self.target(Some(name))
-                )));
-            }
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(std::time::Duration::from_secs(1));
-        }
-    }
 }
 
 /// The deadline `timeout` from now; `None` (no deadline) when the sum does

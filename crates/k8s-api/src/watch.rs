@@ -60,6 +60,20 @@
 //! and only the per-object check remains (an event whose object has the
 //! resourceVersion already delivered for it is dropped).
 
+//!
+//! ## Lists bracketed by markers, and a shared store
+//!
+//! [`Resources::watch_updates`] is the same resilient watch in the
+//! vocabulary of kube's `watcher`: every list (the first one and every
+//! re-list after `410 Gone`) arrives as [`Update::Init`], one
+//! [`Update::InitApply`] per listed object, then [`Update::InitDone`];
+//! live changes as [`Update::Apply`] and [`Update::Delete`]. An object
+//! applied before a list but absent from it is gone, so a consumer that
+//! swaps its state at `InitDone` never misses a deletion. With the
+//! `runtime` feature, [`Resources::reflect`] feeds these updates into a
+//! shared kube reflector [`Store`](crate::runtime::reflector::Store), and
+//! `From<Update<K>>` turns them into kube's `watcher::Event`.
+
 use crate::resource::{ListOptions, Resources};
 use crate::{Error, Result};
 use futures::stream::{BoxStream, StreamExt as _};
@@ -112,6 +126,64 @@ impl<K> Event<K> {
     pub fn into_object(self) -> K {
         match self {
             Event::Added(o) | Event::Modified(o) | Event::Deleted(o) => o,
+        }
+    }
+}
+
+/// One item of [`Resources::watch_updates`]: kube's `watcher::Event`
+/// vocabulary, where every (re-)list is bracketed by markers (see the
+/// [module docs](crate::watch#lists-bracketed-by-markers-and-a-shared-store)).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Update<K> {
+    /// A list starts: the `InitApply` objects that follow, up to
+    /// `InitDone`, are the complete state.
+    Init,
+    /// One object of the list.
+    InitApply(K),
+    /// The list is complete: objects applied before and not listed since
+    /// `Init` are gone.
+    InitDone,
+    /// An object was added or changed.
+    Apply(K),
+    /// An object was deleted (its last state).
+    Delete(K),
+}
+
+impl<K> Update<K> {
+    /// The object of the update; `None` for the `Init` / `InitDone` markers.
+    pub fn object(&self) -> Option<&K> {
+        match self {
+            Update::InitApply(o) | Update::Apply(o) | Update::Delete(o) => Some(o),
+            Update::Init | Update::InitDone => None,
+        }
+    }
+}
+
+impl<K> From<Event<K>> for Update<K> {
+    fn from(e: Event<K>) -> Self {
+        match e {
+            Event::Added(o) | Event::Modified(o) => Update::Apply(o),
+            Event::Deleted(o) => Update::Delete(o),
+        }
+    }
+}
+
+/// What the watcher queues: an event, or (in marked mode) a list marker.
+#[derive(Debug, Clone, PartialEq)]
+enum Out<K> {
+    Event(Event<K>),
+    Init,
+    InitApply(K),
+    InitDone,
+}
+
+impl<K> From<Out<K>> for Update<K> {
+    fn from(o: Out<K>) -> Self {
+        match o {
+            Out::Event(e) => e.into(),
+            Out::Init => Update::Init,
+            Out::InitApply(k) => Update::InitApply(k),
+            Out::InitDone => Update::InitDone,
         }
     }
 }
@@ -206,7 +278,10 @@ struct Watcher<K> {
     known: HashMap<Key, K>,
     last_rv: Option<String>,
     stream: Option<BoxStream<'static, kube::Result<WatchEvent<K>>>>,
-    pending: VecDeque<Event<K>>,
+    pending: VecDeque<Out<K>>,
+    /// Every list is delivered whole between `Init` and `InitDone`
+    /// ([`Resources::watch_updates`]) instead of as a diff.
+    marked: bool,
     need_list: bool,
     first_list: bool,
     done: bool,
@@ -310,12 +385,19 @@ where
         }
         // Deterministic order: by namespace/name, then uid.
         let order = |o: &K| (name_of(o), key_of(o));
-        if self.first_list && self.opts.resource_version.is_none() {
+        if self.marked {
+            let mut v: Vec<&K> = fresh.values().collect();
+            v.sort_by_cached_key(|o| order(o));
+            self.pending.push_back(Out::Init);
+            self.pending
+                .extend(v.into_iter().cloned().map(Out::InitApply));
+            self.pending.push_back(Out::InitDone);
+        } else if self.first_list && self.opts.resource_version.is_none() {
             if self.opts.initial {
                 let mut v: Vec<&K> = fresh.values().collect();
                 v.sort_by_cached_key(|o| order(o));
                 self.pending
-                    .extend(v.into_iter().cloned().map(Event::Added));
+                    .extend(v.into_iter().cloned().map(|o| Out::Event(Event::Added(o))));
             }
         } else {
             // Diff against what the caller has been told (after a watch
@@ -329,16 +411,21 @@ where
                 .map(|(_, o)| o)
                 .collect();
             gone.sort_by_cached_key(|o| order(o));
-            self.pending
-                .extend(gone.into_iter().cloned().map(Event::Deleted));
+            self.pending.extend(
+                gone.into_iter()
+                    .cloned()
+                    .map(|o| Out::Event(Event::Deleted(o))),
+            );
             let mut present: Vec<(&Key, &K)> = fresh.iter().collect();
             present.sort_by_cached_key(|(_, o)| order(o));
             for (k, new) in present {
                 match self.known.get(k) {
-                    None => self.pending.push_back(Event::Added(new.clone())),
-                    Some(old) if old.resource_version() != new.resource_version() => {
-                        self.pending.push_back(Event::Modified(new.clone()))
-                    }
+                    None => self
+                        .pending
+                        .push_back(Out::Event(Event::Added(new.clone()))),
+                    Some(old) if old.resource_version() != new.resource_version() => self
+                        .pending
+                        .push_back(Out::Event(Event::Modified(new.clone()))),
                     Some(_) => {}
                 }
             }
@@ -420,7 +507,7 @@ where
         self.transient(e).await
     }
 
-    async fn next_event(&mut self) -> Option<Result<Event<K>>> {
+    async fn next_event(&mut self) -> Option<Result<Out<K>>> {
         loop {
             if let Some(e) = self.pending.pop_front() {
                 return Some(Ok(e));
@@ -515,7 +602,7 @@ where
                         self.progressed();
                     }
                     if let Some(out) = out {
-                        return Some(Ok(out));
+                        return Some(Ok(Out::Event(out)));
                     }
                 }
                 Some(Err(e)) => {
@@ -545,8 +632,35 @@ where
     /// non-transient error (Forbidden, NotFound…), which it yields last, or
     /// when `give_up_after` runs out.
     pub fn watch(&self, opts: WatchOptions) -> BoxStream<'static, Result<Event<K>>> {
+        self.watcher(opts, false)
+            .filter_map(|out| {
+                futures::future::ready(match out {
+                    Ok(Out::Event(e)) => Some(Ok(e)),
+                    // Markers are queued only in marked mode.
+                    Ok(_) => None,
+                    Err(e) => Some(Err(e)),
+                })
+            })
+            .boxed()
+    }
+
+    /// The same resilient watch as [`Self::watch`], with every list
+    /// bracketed by `Init` / `InitDone` markers (kube's `watcher`
+    /// vocabulary; see the
+    /// [module docs](crate::watch#lists-bracketed-by-markers-and-a-shared-store)).
+    /// Lists are always delivered, whatever [`WatchOptions::initial`] says;
+    /// with [`WatchOptions::resource_version`] the first list comes only
+    /// after a `410 Gone`.
+    pub fn watch_updates(&self, opts: WatchOptions) -> BoxStream<'static, Result<Update<K>>> {
+        self.watcher(opts, true)
+            .map(|out| out.map(Update::from))
+            .boxed()
+    }
+
+    fn watcher(&self, opts: WatchOptions, marked: bool) -> BoxStream<'static, Result<Out<K>>> {
         let start_rv = opts.resource_version.clone();
         let w = Watcher {
+            marked,
             res: self.clone(),
             need_list: start_rv.is_none(),
             first_list: true,
@@ -596,6 +710,7 @@ mod tests {
             last_rv: Some("10".into()),
             stream: None,
             pending: VecDeque::new(),
+            marked: false,
             need_list: false,
             first_list: false,
             done: false,
@@ -698,7 +813,15 @@ mod tests {
     }
 
     fn drain_pending(w: &mut Watcher<ConfigMap>) -> Vec<String> {
-        w.pending.drain(..).map(|e| describe(&e)).collect()
+        w.pending
+            .drain(..)
+            .map(|o| match o {
+                Out::Event(e) => describe(&e),
+                Out::Init => "init".into(),
+                Out::InitApply(o) => describe(&Event::Added(o)).replacen("added", "init-apply", 1),
+                Out::InitDone => "init-done".into(),
+            })
+            .collect()
     }
 
     #[tokio::test]
@@ -748,6 +871,43 @@ mod tests {
             Some("12".into()),
         );
         assert!(w.pending.is_empty(), "{:?}", w.pending);
+    }
+
+    #[tokio::test]
+    async fn marked_lists_come_whole_between_init_and_init_done() {
+        let mut w = watcher();
+        w.marked = true;
+        w.first_list = true;
+        w.opts = WatchOptions::default().changes_only();
+        w.listed(
+            vec![
+                with_uid(cm("b", "6"), "uid-b"),
+                with_uid(cm("a", "5"), "uid-a"),
+            ],
+            Some("6".into()),
+        );
+        assert_eq!(
+            drain_pending(&mut w),
+            [
+                "init",
+                "init-apply a uid-a @5",
+                "init-apply b uid-b @6",
+                "init-done"
+            ]
+        );
+        // A re-list is a whole list again, not a diff: `a` is gone by
+        // absence, and the unchanged `b` is listed again.
+        w.listed(vec![with_uid(cm("b", "6"), "uid-b")], Some("9".into()));
+        assert_eq!(
+            drain_pending(&mut w),
+            ["init", "init-apply b uid-b @6", "init-done"]
+        );
+        assert_eq!(w.known.len(), 1);
+        let u: Update<ConfigMap> = Out::Event(Event::Modified(cm("b", "7"))).into();
+        assert!(matches!(u, Update::Apply(_)));
+        let u: Update<ConfigMap> = Event::Deleted(cm("b", "8")).into();
+        assert!(matches!(&u, Update::Delete(o) if o.metadata.name.as_deref() == Some("b")));
+        assert!(Update::<ConfigMap>::InitDone.object().is_none());
     }
 
     #[tokio::test]

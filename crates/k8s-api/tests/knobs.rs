@@ -510,12 +510,11 @@ async fn a_drain_sends_policy_v1_evictions_with_its_grace_period() {
 
 #[tokio::test]
 async fn huge_timeouts_mean_no_limit_and_do_not_panic() {
-    let cm = r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a","namespace":"d"}}"#;
-    let (url, _) = server(vec![
-        reply(200, cm),
-        reply(404, &status_body(404, "NotFound")),
-    ])
-    .await;
+    // wait_for and wait_deleted list the name first (then would watch).
+    let listed = r#"{"apiVersion":"v1","kind":"ConfigMapList","metadata":{"resourceVersion":"5"},
+        "items":[{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a","namespace":"d","resourceVersion":"5"}}]}"#;
+    let none = r#"{"apiVersion":"v1","kind":"ConfigMapList","metadata":{"resourceVersion":"6"},"items":[]}"#;
+    let (url, _) = server(vec![reply(200, listed), reply(200, none)]).await;
     let c = connect(&cfg(&url)).await.expect("client");
     let cms = c.config_maps("d");
     cms.wait_for("a", Duration::MAX, |_| Some(()))
@@ -541,6 +540,31 @@ async fn huge_timeouts_mean_no_limit_and_do_not_panic() {
         .await
         .expect("nothing to evict");
     assert!(report.evicted.is_empty());
+}
+
+#[tokio::test]
+async fn waits_fall_back_to_get_when_listing_is_forbidden() {
+    // Credentials that may get but not list or watch the kind.
+    let cm = r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a","namespace":"d"}}"#;
+    let (url, seen) = server(vec![
+        reply(403, &status_body(403, "Forbidden")),
+        reply(200, cm),
+        reply(403, &status_body(403, "Forbidden")),
+        reply(404, &status_body(404, "NotFound")),
+    ])
+    .await;
+    let c = connect(&cfg(&url)).await.expect("client");
+    let cms = c.config_maps("d");
+    cms.wait_for("a", Duration::from_secs(10), |_| Some(()))
+        .await
+        .expect("found by GET");
+    cms.wait_deleted("a", Duration::from_secs(10))
+        .await
+        .expect("gone by GET");
+    let seen = seen.lock().map(|v| v.clone()).unwrap_or_default();
+    assert_eq!(seen.len(), 4, "{seen:?}");
+    assert!(seen[0].contains("fieldSelector=metadata.name"), "{seen:?}");
+    assert!(seen[1].contains("/configmaps/a "), "{seen:?}");
 }
 
 #[tokio::test]
