@@ -66,6 +66,7 @@ struct Sim {
     region: String,
     options: SimOptions,
     kube: OnceLock<KubeTarget>,
+    owner: Arc<crate::kube::Owner>,
     faults: Arc<Mutex<Faults>>,
     state: Mutex<State>,
 }
@@ -79,6 +80,7 @@ pub async fn start(options: SimOptions) -> SimHandle {
         region: "cn-hangzhou".into(),
         options,
         kube: OnceLock::new(),
+        owner: Arc::new(crate::kube::Owner::new(NAME)),
         faults: faults.clone(),
         state: Mutex::new(State::default()),
     });
@@ -95,6 +97,7 @@ pub async fn start(options: SimOptions) -> SimHandle {
         region: sim.region.clone(),
         faults,
         task,
+        owner: sim.owner.clone(),
     }
 }
 
@@ -114,13 +117,14 @@ fn ok(mut body: Value) -> Response {
     (StatusCode::OK, axum::Json(body)).into_response()
 }
 
-fn header<'a>(h: &'a HeaderMap, name: &str) -> &'a str {
+pub(crate) fn header<'a>(h: &'a HeaderMap, name: &str) -> &'a str {
     h.get(name)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
 }
 
-fn decode(s: &str) -> String {
+/// Percent-decodes `s` once.
+pub(crate) fn decode(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -156,8 +160,8 @@ pub(crate) fn query_pairs(uri: &Uri) -> Vec<(String, String)> {
 }
 
 /// Checks an ACS3-signed request (shared with the ACR simulator).
-// The error is the answer to send back; a simulator has no hot path.
-#[allow(clippy::result_large_err)]
+/// The error is (HTTP status, code, message), for the caller to answer in
+/// its API's shape (ROA or RPC).
 pub(crate) fn check_acs3(
     key_id: &str,
     secret: &Secret<String>,
@@ -166,16 +170,16 @@ pub(crate) fn check_acs3(
     uri: &Uri,
     h: &HeaderMap,
     body: &[u8],
-) -> Result<(), Response> {
+) -> Result<(), (u16, &'static str, &'static str)> {
     let Some(auth) = acs3::parse_authorization(header(h, "authorization")) else {
-        return Err(error(
+        return Err((
             400,
             "MissingAuthorization",
             "Authorization is mandatory for this action.",
         ));
     };
     if auth.access_key_id != key_id {
-        return Err(error(
+        return Err((
             404,
             "InvalidAccessKeyId.NotFound",
             "Specified access key is not found.",
@@ -187,7 +191,7 @@ pub(crate) fn check_acs3(
         .map(|t| (jiff::Timestamp::now().as_second() - t.as_second()).abs() <= 900)
         .unwrap_or(false);
     if !fresh {
-        return Err(error(
+        return Err((
             400,
             "InvalidTimeStamp.Expired",
             "Specified time stamp or date value is expired.",
@@ -195,7 +199,7 @@ pub(crate) fn check_acs3(
     }
     let nonce = header(h, "x-acs-signature-nonce");
     if nonce.is_empty() || !nonces.insert(nonce.to_string()) {
-        return Err(error(
+        return Err((
             400,
             "SignatureNonceUsed",
             "Specified signature nonce was used already.",
@@ -216,7 +220,7 @@ pub(crate) fn check_acs3(
         body,
     };
     if !acs3::verify(&req, &auth, secret) {
-        return Err(error(
+        return Err((
             400,
             "SignatureDoesNotMatch",
             "Specified signature does not match our calculation.",
@@ -229,8 +233,10 @@ async fn handle(sim: &Sim, m: &Method, uri: &Uri, h: &HeaderMap, body: &[u8]) ->
     lock(&sim.faults).requests += 1;
     {
         let mut st = lock(&sim.state);
-        if let Err(r) = check_acs3(&sim.key_id, &sim.secret, &mut st.nonces, m, uri, h, body) {
-            return r;
+        if let Err((status, code, message)) =
+            check_acs3(&sim.key_id, &sim.secret, &mut st.nonces, m, uri, h, body)
+        {
+            return error(status, code, message);
         }
     }
     if header(h, "x-acs-version") != "2015-12-15" {
@@ -248,10 +254,7 @@ async fn handle(sim: &Sim, m: &Method, uri: &Uri, h: &HeaderMap, body: &[u8]) ->
                 "Request was denied due to user flow control.",
             );
         }
-        Injected::Canned(c) => {
-            let status = StatusCode::from_u16(c.status).unwrap_or(StatusCode::OK);
-            return (status, [("content-type", "application/json")], c.body).into_response();
-        }
+        Injected::Canned(c) => return c.into_response(),
         Injected::None => {}
     }
     let p: Value = if body.is_empty() {
@@ -265,10 +268,10 @@ async fn handle(sim: &Sim, m: &Method, uri: &Uri, h: &HeaderMap, body: &[u8]) ->
         .kube
         .get_or_init(|| sim.options.kube.clone().unwrap_or_else(KubeTarget::local));
     for n in create {
-        kube.create_node(&n.node_name, NAME, &n.labels).await;
+        sim.owner.create_node(kube, &n.node_name, &n.labels).await;
     }
     for n in delete {
-        kube.delete_node(&n).await;
+        sim.owner.delete_node(kube, &n).await;
     }
     resp
 }
@@ -430,8 +433,23 @@ fn route(sim: &Sim, m: &str, segs: &[&str], p: &Value) -> Routed {
                 ("GET", "clusters", []) => ok(cluster_json(c)),
                 ("DELETE", "clusters", []) => {
                     c.state = "deleting";
+                    // Its kwok nodes go now: a deleted cluster never leaves
+                    // them behind, polled to the end or not.
+                    let gone: Vec<String> = c
+                        .nodes
+                        .iter_mut()
+                        .filter(|n| n.running)
+                        .map(|n| {
+                            n.running = false;
+                            n.node_name.clone()
+                        })
+                        .collect();
                     let t = task(st, &id, sim.options.polls_to_gone, Effect::Delete);
-                    ok(json!({"cluster_id": id, "task_id": t}))
+                    return (
+                        ok(json!({"cluster_id": id, "task_id": t})),
+                        Vec::new(),
+                        gone,
+                    );
                 }
                 ("GET", "k8s", ["user_config"]) => {
                     if c.state != "running" {
@@ -498,9 +516,13 @@ fn route(sim: &Sim, m: &str, segs: &[&str], p: &Value) -> Routed {
                         st,
                         &id,
                         sim.options.polls_to_gone,
-                        Effect::RemoveNodes(names),
+                        Effect::RemoveNodes(names.clone()),
                     );
-                    ok(json!({"cluster_id": id, "task_id": t}))
+                    return (
+                        ok(json!({"cluster_id": id, "task_id": t})),
+                        Vec::new(),
+                        names,
+                    );
                 }
                 ("PUT", "clusters", ["nodepools", np]) => {
                     let np = np.to_string();
@@ -537,9 +559,9 @@ fn route(sim: &Sim, m: &str, segs: &[&str], p: &Value) -> Routed {
                     let t = if rm.is_empty() {
                         task(st, &id, polls, Effect::AddNodes(add))
                     } else {
-                        task(st, &id, polls, Effect::RemoveNodes(rm))
+                        task(st, &id, polls, Effect::RemoveNodes(rm.clone()))
                     };
-                    ok(json!({"task_id": t}))
+                    return (ok(json!({"task_id": t})), Vec::new(), rm);
                 }
                 _ => error(
                     404,

@@ -20,16 +20,25 @@
 //!   local control plane (`cargo xtask env up`, read through
 //!   `kubepkg-testenv`), and creates kwok nodes there for added nodes
 //!   (tainted `kubepkg.io/vendor-sim=true:NoSchedule`, so no other test's
-//!   pods land on them), deleting them again with the cluster.
+//!   pods land on them), deleting them again when their cluster is
+//!   deleted or they are removed, the rest when the handle is dropped, and
+//!   sweeping the ones an aborted run left behind (see [`kube`]).
+//!
+//! The registry simulators ([`tkestack`], [`acr`], [`harbor`]) keep
+//! namespaces (projects) and robot accounts in memory and serve the images
+//! a test records with [`SimHandle::push_image`] as repositories and tags.
 //!
 //! When the local control plane is not running, the first call that needs
 //! it panics with a message naming the server and `cargo xtask env up`.
 #![warn(missing_docs)]
 
 pub mod ack;
+pub mod acr;
+pub mod harbor;
 pub mod kube;
 pub mod rancher;
 mod server;
 pub mod tke;
+pub mod tkestack;
 
 pub use server::{Canned, SimHandle, SimOptions};

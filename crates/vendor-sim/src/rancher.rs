@@ -53,6 +53,7 @@ struct Sim {
     token: String,
     options: SimOptions,
     kube: OnceLock<KubeTarget>,
+    owner: Arc<crate::kube::Owner>,
     faults: Arc<Mutex<Faults>>,
     clusters: Mutex<BTreeMap<String, Cluster>>,
 }
@@ -64,6 +65,7 @@ pub async fn start(options: SimOptions) -> SimHandle {
         token: format!("token-{}:{}", rand_id(5), rand_id(32)),
         options,
         kube: OnceLock::new(),
+        owner: Arc::new(crate::kube::Owner::new(NAME)),
         faults: faults.clone(),
         clusters: Mutex::new(BTreeMap::new()),
     });
@@ -80,6 +82,7 @@ pub async fn start(options: SimOptions) -> SimHandle {
         region: String::new(),
         faults,
         task,
+        owner: sim.owner.clone(),
     }
 }
 
@@ -112,10 +115,7 @@ async fn handle(sim: &Sim, m: &Method, uri: &Uri, h: &HeaderMap, body: &[u8]) ->
     }
     match lock(&sim.faults).take() {
         Injected::Throttle => return error(429, "TooManyRequests", "too many requests, slow down"),
-        Injected::Canned(c) => {
-            let status = StatusCode::from_u16(c.status).unwrap_or(StatusCode::OK);
-            return (status, [("content-type", "application/json")], c.body).into_response();
-        }
+        Injected::Canned(c) => return c.into_response(),
         Injected::None => {}
     }
     let p: Value = serde_json::from_slice(body).unwrap_or(json!({}));
@@ -196,6 +196,10 @@ async fn handle(sim: &Sim, m: &Method, uri: &Uri, h: &HeaderMap, body: &[u8]) ->
                 None => error(404, "NotFound", "cluster not found"),
                 Some(c) => {
                     c.removing = Some(Countdown::new(gone));
+                    // Its kwok nodes go now, polled to the end or not.
+                    for n in &mut c.nodes {
+                        release(n, &mut delete);
+                    }
                     ok(cluster_json(c))
                 }
             },
@@ -258,6 +262,7 @@ async fn handle(sim: &Sim, m: &Method, uri: &Uri, h: &HeaderMap, body: &[u8]) ->
                         .skip(want)
                     {
                         n.removing = Some(Countdown::new(gone));
+                        release(n, &mut delete);
                     }
                 }
                 ok(json!({"id": np, "type": "nodePool", "quantity": want}))
@@ -267,12 +272,14 @@ async fn handle(sim: &Sim, m: &Method, uri: &Uri, h: &HeaderMap, body: &[u8]) ->
                 let mut data = Vec::new();
                 if let Some(c) = clusters.get_mut(&cid) {
                     let active = c.state() == "active";
+                    let mut gone_now = Vec::new();
                     for n in &mut c.nodes {
                         if let Some(r) = n.removing.as_mut() {
                             if r.tick() {
                                 if n.created {
                                     delete.push(n.name.clone());
                                 }
+                                gone_now.push(n.id.clone());
                                 continue;
                             }
                         } else if active && n.ready.tick() && !n.created {
@@ -289,8 +296,7 @@ async fn handle(sim: &Sim, m: &Method, uri: &Uri, h: &HeaderMap, body: &[u8]) ->
                         data.push(json!({"id": n.id, "type": "node", "nodeName": if n.created { n.name.clone() } else { String::new() },
                                          "hostname": n.name, "nodePoolId": n.pool, "clusterId": cid, "state": state}));
                     }
-                    c.nodes
-                        .retain(|n| !delete.contains(&n.name) || n.removing.is_none());
+                    c.nodes.retain(|n| !gone_now.contains(&n.id));
                 }
                 ok(
                     json!({"type": "collection", "data": data, "pagination": {"limit": 1000, "total": data.len()}}),
@@ -310,6 +316,7 @@ async fn handle(sim: &Sim, m: &Method, uri: &Uri, h: &HeaderMap, body: &[u8]) ->
                     ),
                     Some(n) => {
                         n.removing = Some(Countdown::new(gone));
+                        release(n, &mut delete);
                         ok(json!({"id": id, "type": "node", "state": "removing"}))
                     }
                 }
@@ -318,10 +325,10 @@ async fn handle(sim: &Sim, m: &Method, uri: &Uri, h: &HeaderMap, body: &[u8]) ->
         }
     };
     for (name, labels) in create {
-        kube(sim).create_node(&name, NAME, &labels).await;
+        sim.owner.create_node(kube(sim), &name, &labels).await;
     }
     for name in delete {
-        kube(sim).delete_node(&name).await;
+        sim.owner.delete_node(kube(sim), &name).await;
     }
     resp
 }
@@ -345,5 +352,13 @@ fn add_nodes(c: &mut Cluster, np: &str, n: usize, polls: u32) {
             removing: None,
             created: false,
         });
+    }
+}
+
+/// A removed (or deleted) node's kwok node goes at once.
+fn release(n: &mut Node, delete: &mut Vec<String>) {
+    if n.created {
+        n.created = false;
+        delete.push(n.name.clone());
     }
 }

@@ -1,7 +1,7 @@
 //! What every simulator shares: the in-process server, its handle, fault
 //! injection and the poll counters of simulated operations.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 /// Knobs of a simulator.
@@ -38,12 +38,46 @@ pub struct Canned {
     pub body: String,
 }
 
+impl axum::response::IntoResponse for Canned {
+    /// The canned status and body, as JSON.
+    fn into_response(self) -> axum::response::Response {
+        let status =
+            axum::http::StatusCode::from_u16(self.status).unwrap_or(axum::http::StatusCode::OK);
+        (status, [("content-type", "application/json")], self.body).into_response()
+    }
+}
+
+/// A synchronous simulator handler: method, URI, headers, body.
+pub(crate) type SyncHandler<S> = fn(
+    &S,
+    &axum::http::Method,
+    &axum::http::Uri,
+    &axum::http::HeaderMap,
+    &[u8],
+) -> axum::response::Response;
+
+/// Serves every path of `sim` through `handler` on 127.0.0.1:0.
+pub(crate) async fn serve_sync<S: Send + Sync + 'static>(
+    sim: Arc<S>,
+    handler: SyncHandler<S>,
+) -> (String, tokio::task::JoinHandle<()>) {
+    use axum::body::Bytes;
+    use axum::http::{HeaderMap, Method, Uri};
+    let app = axum::Router::new().fallback(move |m: Method, uri: Uri, h: HeaderMap, b: Bytes| {
+        let sim = sim.clone();
+        async move { handler(&sim, &m, &uri, &h, &b) }
+    });
+    serve(app).await
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct Faults {
     pub throttle: u32,
     pub canned: VecDeque<Canned>,
     pub fail_create: u32,
     pub requests: u64,
+    /// Images "pushed" to a registry simulator: repository → tag → digest.
+    pub images: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 /// A running simulator. Dropping it stops the server.
@@ -60,11 +94,14 @@ pub struct SimHandle {
     pub region: String,
     pub(crate) faults: Arc<Mutex<Faults>>,
     pub(crate) task: tokio::task::JoinHandle<()>,
+    pub(crate) owner: Arc<crate::kube::Owner>,
 }
 
 impl Drop for SimHandle {
+    /// Stops the server and deletes the kwok nodes it still has.
     fn drop(&mut self) {
         self.task.abort();
+        self.owner.release();
     }
 }
 
@@ -95,6 +132,32 @@ impl SimHandle {
     /// How many requests reached the simulator (signed or not).
     pub fn requests(&self) -> u64 {
         lock(&self.faults).requests
+    }
+
+    /// Records an image as if it had been pushed to a registry simulator
+    /// (TKEStack, ACR, Harbor): `repository` (`namespace/name`) gets `tag`
+    /// with a made-up digest. Cluster simulators ignore it.
+    pub fn push_image(&self, repository: &str, tag: &str) {
+        let digest = format!(
+            "sha256:{}",
+            kubepkg_platform::provider::sign::sha256_hex(format!("{repository}:{tag}").as_bytes())
+        );
+        lock(&self.faults)
+            .images
+            .entry(repository.to_string())
+            .or_default()
+            .insert(tag.to_string(), digest);
+    }
+
+    /// The value of [`crate::kube::OWNER_LABEL`] on the kwok nodes this
+    /// simulator creates.
+    pub fn owner_id(&self) -> &str {
+        self.owner.id()
+    }
+
+    /// The kwok nodes this simulator created and has not deleted yet.
+    pub fn kwok_nodes(&self) -> Vec<String> {
+        self.owner.nodes()
     }
 }
 

@@ -66,6 +66,7 @@ struct Sim {
     region: String,
     options: SimOptions,
     kube: OnceLock<KubeTarget>,
+    owner: Arc<crate::kube::Owner>,
     faults: Arc<Mutex<Faults>>,
     clusters: Mutex<BTreeMap<String, Cluster>>,
 }
@@ -87,6 +88,7 @@ pub async fn start(options: SimOptions) -> SimHandle {
         region: "ap-guangzhou".into(),
         options,
         kube: OnceLock::new(),
+        owner: Arc::new(crate::kube::Owner::new(NAME)),
         faults: faults.clone(),
         clusters: Mutex::new(BTreeMap::new()),
     });
@@ -106,6 +108,7 @@ pub async fn start(options: SimOptions) -> SimHandle {
         region: sim.region.clone(),
         faults,
         task,
+        owner: sim.owner.clone(),
     }
 }
 
@@ -192,10 +195,7 @@ async fn handle(sim: &Sim, headers: &HeaderMap, body: &[u8]) -> Response {
                 "Your current request times exceeds the limit.",
             );
         }
-        Injected::Canned(c) => {
-            let status = StatusCode::from_u16(c.status).unwrap_or(StatusCode::OK);
-            return (status, [("content-type", "application/json")], c.body).into_response();
-        }
+        Injected::Canned(c) => return c.into_response(),
         Injected::None => {}
     }
     let Ok(p) = serde_json::from_slice::<Value>(body) else {
@@ -204,10 +204,10 @@ async fn handle(sim: &Sim, headers: &HeaderMap, body: &[u8]) -> Response {
     let action = header(headers, "x-tc-action").to_string();
     let (resp, nodes_to_create, nodes_to_delete) = act(sim, &action, &p);
     for (name, labels) in nodes_to_create {
-        sim.kube().create_node(&name, NAME, &labels).await;
+        sim.owner.create_node(sim.kube(), &name, &labels).await;
     }
     for name in nodes_to_delete {
-        sim.kube().delete_node(&name).await;
+        sim.owner.delete_node(sim.kube(), &name).await;
     }
     resp
 }
@@ -379,6 +379,10 @@ fn cluster_action(
     match action {
         "DeleteCluster" => {
             c.deleting = Some(Countdown::new(polls_gone.max(1)));
+            // Its kwok nodes go now, polled to the end or not.
+            for i in &mut c.instances {
+                release(i, delete);
+            }
             answer(json!({}))
         }
         "DescribeClusterKubeconfig" => {
@@ -487,6 +491,7 @@ fn cluster_action(
             }
             for &k in have.iter().skip(want) {
                 c.instances[k].removing = Some(Countdown::new(polls_gone.max(1)));
+                release(&mut c.instances[k], delete);
             }
             answer(json!({}))
         }
@@ -498,6 +503,7 @@ fn cluster_action(
                 match c.instances.iter_mut().find(|i| i.id == id) {
                     Some(i) => {
                         i.removing = Some(Countdown::new(polls_gone.max(1)));
+                        release(i, delete);
                         ok.push(id);
                     }
                     None => missing.push(id),
@@ -511,5 +517,13 @@ fn cluster_action(
             "InvalidAction",
             &format!("The action {other} is not supported by the simulator."),
         ),
+    }
+}
+
+/// A removed (or deleted) instance's kwok node goes at once.
+fn release(i: &mut Instance, delete: &mut Vec<String>) {
+    if i.node_created {
+        i.node_created = false;
+        delete.push(i.lan_ip.clone());
     }
 }

@@ -172,6 +172,40 @@ pub fn signed_request(
     Ok(b.body(body))
 }
 
+/// Where a signed Alibaba Cloud call goes: the client, the endpoint, its
+/// `host` and the account that signs.
+pub struct Acs3Target<'a> {
+    /// The client.
+    pub http: &'a VendorHttp,
+    /// The endpoint.
+    pub url: &'a url::Url,
+    /// Its `host[:port]`.
+    pub host: &'a str,
+    /// The signing account.
+    pub account: &'a AccessKeyConfig,
+}
+
+impl Acs3Target<'_> {
+    /// Sends `call`, signed afresh on every attempt, and maps the answer.
+    pub async fn send<T>(
+        &self,
+        call: &Acs3Call<'_>,
+        map: impl Fn(Answer) -> Result<T>,
+    ) -> Result<T> {
+        let build = |c: &reqwest::Client| {
+            signed_request(
+                c,
+                self.url,
+                self.host,
+                &self.account.key_id,
+                &self.account.secret,
+                call,
+            )
+        };
+        self.http.call(call.action, call.path, build, map).await
+    }
+}
+
 /// The ACK adapter. See the module docs.
 #[derive(Debug)]
 pub struct Ack {
@@ -215,19 +249,13 @@ impl Ack {
             version: VERSION,
             body,
         };
-        let build = |c: &reqwest::Client| {
-            signed_request(
-                c,
-                &self.url,
-                &self.host,
-                &self.config.key_id,
-                &self.config.secret,
-                &call,
-            )
+        let target = Acs3Target {
+            http: &self.http,
+            url: &self.url,
+            host: &self.host,
+            account: &self.config,
         };
-        self.http
-            .call(action, path, build, |a| map_answer(KIND, a))
-            .await
+        target.send(&call, |a| map_answer(KIND, a)).await
     }
 
     fn cluster_of(&self, c: &Value) -> Result<VendorCluster> {

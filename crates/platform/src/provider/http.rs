@@ -124,11 +124,16 @@ impl VendorHttp {
     async fn send(&self, request: reqwest::RequestBuilder) -> Result<Answer> {
         let mut response = request.send().await.map_err(|e| self.transport(e))?;
         let status = response.status().as_u16();
-        let request_id = ["x-tc-requestid", "x-acs-request-id", "x-request-id"]
-            .iter()
-            .find_map(|h| response.headers().get(*h))
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
+        let request_id = [
+            "x-tc-requestid",
+            "x-acs-request-id",
+            "x-request-id",
+            "audit-id",
+        ]
+        .iter()
+        .find_map(|h| response.headers().get(*h))
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(|e| self.transport(e))? {
             if body.len() + chunk.len() > MAX_BODY {

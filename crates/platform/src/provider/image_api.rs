@@ -2,17 +2,20 @@
 //! OCI distribution): namespaces, repositories and tags through the
 //! [`ImageRegistry`] trait.
 //!
-//! Per-namespace access (robot accounts) is the vendor adapters' job
-//! (Harbor's robots, TKE's and ACR's service accounts): here
+//! Per-namespace access (robot accounts) is the vendor adapters' job (the
+//! [`harbor`](super::harbor) provider's project robots): here
 //! [`RegistryProvider::grant_access`] is Unsupported, and the platform
 //! still records the permission in its store.
 
-use super::{AccessGrant, Namespace, RegistryProvider, Repository, Visibility};
+use super::{AccessGrant, Namespace, RegistryProvider, Repository, Visibility, no_robot_accounts};
+use crate::Result;
 use crate::store::Access;
-use crate::{Error, Result};
 use async_trait::async_trait;
 use kubepkg_image_api::registry::{ImageRegistry, NamespaceSpec};
 use std::sync::Arc;
+
+/// What to use instead of robot accounts here.
+const ACCESS_INSTEAD: &str = "use the registry's own accounts, or the harbor provider for Harbor";
 
 /// See the module docs.
 #[derive(Debug, Clone)]
@@ -77,18 +80,20 @@ impl RegistryProvider for ImageApiRegistry {
         subject: &str,
         _access: Access,
     ) -> Result<AccessGrant> {
-        Err(Error::Unsupported(format!(
-            "granting {subject:?} access to {namespace:?}: a {} registry has no robot \
-             accounts through this adapter (the vendor adapters create them)",
-            self.kind
-        )))
+        Err(no_robot_accounts(
+            &self.kind,
+            namespace,
+            subject,
+            ACCESS_INSTEAD,
+        ))
     }
 
     async fn revoke_access(&self, namespace: &str, subject: &str) -> Result<()> {
-        Err(Error::Unsupported(format!(
-            "revoking {subject:?} on {namespace:?}: a {} registry has no robot accounts \
-             through this adapter",
-            self.kind
-        )))
+        Err(no_robot_accounts(
+            &self.kind,
+            namespace,
+            subject,
+            ACCESS_INSTEAD,
+        ))
     }
 }

@@ -8,13 +8,18 @@
 //! operation answers [`Error::Unsupported`],
 //! never a silent no-op.
 //!
-//! Built in: [`imported`] (clusters the platform did not create) and
-//! [`image_api`] (a registry provider over any `kubepkg-image-api`
-//! registry: Harbor, OCI distribution). A new vendor is one module
-//! implementing the traits plus one [`Providers::insert_cluster`] /
-//! [`Providers::insert_registry`] call.
+//! Cluster providers: [`imported`] (clusters the platform did not create),
+//! [`tke`], [`ack`], [`rancher`]. Registry providers: [`harbor`] (projects
+//! and robot accounts), [`tkestack`] (the TKEStack registry API), [`acr`]
+//! (Alibaba Cloud Container Registry), and [`image_api`] (any plain
+//! `kubepkg-image-api` registry, e.g. OCI distribution). A new vendor is
+//! one module implementing the traits plus one line in
+//! [`registry::KINDS`] (or one [`Providers::insert_cluster`] /
+//! [`Providers::insert_registry`] call at run time).
 
 pub mod ack;
+pub mod acr;
+pub mod harbor;
 pub mod http;
 pub mod image_api;
 pub mod imported;
@@ -22,6 +27,7 @@ pub mod rancher;
 pub mod registry;
 pub mod sign;
 pub mod tke;
+pub mod tkestack;
 
 use crate::{Error, Result};
 use async_trait::async_trait;
@@ -256,12 +262,21 @@ pub struct AccessGrant {
     pub secret: Option<Secret<String>>,
 }
 
+/// The Unsupported answer of a registry that has no per-namespace robot
+/// accounts to grant or revoke; `instead` says what the vendor uses.
+pub fn no_robot_accounts(kind: &str, namespace: &str, subject: &str, instead: &str) -> Error {
+    Error::Unsupported(format!(
+        "{kind}: access of {subject:?} to {namespace:?}: this registry has no \
+         per-namespace robot accounts; {instead}"
+    ))
+}
+
 /// Everything about one image registry, through one vendor.
 ///
 /// Object-safe, used as `Arc<dyn RegistryProvider>`.
 #[async_trait]
 pub trait RegistryProvider: Send + Sync + fmt::Debug {
-    /// The provider kind (`"harbor"`, `"distribution"`, `"tke"`, `"acr"`).
+    /// The provider kind (`"harbor"`, `"distribution"`, `"tkestack"`, `"acr"`).
     fn kind(&self) -> &str;
 
     /// Creates a namespace with a visibility.

@@ -30,6 +30,9 @@ pub const KINDS: &[(&str, Builder)] = &[
     (super::tke::KIND, super::tke::build),
     (super::ack::KIND, super::ack::build),
     (super::rancher::KIND, super::rancher::build),
+    (super::harbor::KIND, super::harbor::build),
+    (super::tkestack::KIND, super::tkestack::build),
+    (super::acr::KIND, super::acr::build),
 ];
 
 /// The known kinds' names.

@@ -85,3 +85,44 @@ pub fn rancher(
     })
     .expect("rancher adapter")
 }
+
+/// The Harbor adapter for a simulator (with `password` instead of the
+/// admin's when given; `user` instead of `admin` when given).
+pub fn harbor(
+    sim: &SimHandle,
+    user: Option<&str>,
+    password: Option<&str>,
+) -> kubepkg_platform::provider::harbor::Harbor {
+    use kubepkg_image_api::config::{RegistryConfig, RegistryKind};
+    let config = RegistryConfig::new(&sim.endpoint)
+        .kind(RegistryKind::Harbor)
+        .allow_http(true)
+        .max_retries(3)
+        .credentials(
+            user.unwrap_or(&sim.key_id),
+            Secret::new(password.unwrap_or(&sim.secret).to_string()),
+        );
+    kubepkg_platform::provider::harbor::Harbor::new(&config).expect("harbor adapter")
+}
+
+/// The TKEStack registry adapter for a simulator (with `token` instead of
+/// its own when given).
+pub fn tkestack(
+    sim: &SimHandle,
+    token: Option<&str>,
+) -> kubepkg_platform::provider::tkestack::TkeStack {
+    use kubepkg_platform::provider::tkestack::{TkeStack, TkeStackConfig};
+    TkeStack::new(TkeStackConfig {
+        endpoint: sim.endpoint.clone(),
+        token: Secret::new(token.unwrap_or(&sim.secret).to_string()),
+        tenant_id: Some("default".into()),
+        http: http(),
+    })
+    .expect("tkestack adapter")
+}
+
+/// The ACR adapter for a simulator (its instance found through
+/// ListInstance).
+pub fn acr(sim: &SimHandle, secret: Option<&str>) -> kubepkg_platform::provider::acr::Acr {
+    kubepkg_platform::provider::acr::Acr::new(account(sim, secret), None).expect("acr adapter")
+}
