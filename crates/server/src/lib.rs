@@ -58,6 +58,7 @@ pub mod middleware;
 pub mod openapi;
 pub mod routes;
 pub mod state;
+mod tls;
 pub mod views;
 
 pub use error::{Error, Result};
@@ -107,13 +108,17 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let settings = config.server.clone();
-    if settings.tls_cert.is_some() || settings.tls_key.is_some() {
-        return Err(Error::Serve(
-            "server.tls_cert / server.tls_key: serving HTTPS directly is not supported yet; \
-             put a TLS-terminating proxy in front and leave both unset"
-                .into(),
-        ));
-    }
+    let acceptor = match (&settings.tls_cert, &settings.tls_key) {
+        (Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),
+        (None, None) => None,
+        _ => {
+            return Err(Error::Serve(
+                "server.tls_cert and server.tls_key go together: set both to serve HTTPS, \
+                 or neither for plain HTTP"
+                    .into(),
+            ));
+        }
+    };
     let init = kubepkg_platform::init(&config).await?;
     let platform = kubepkg_platform::Platform::open(&config).await?;
     let state = AppState::new(
@@ -143,22 +148,32 @@ pub async fn run(
     let addr = listener
         .local_addr()
         .map_err(|e| Error::Serve(format!("listening socket: {e}")))?;
+    let scheme = if acceptor.is_some() { "https" } else { "http" };
     println!(
-        "kubepkg-server: instance {} listening on http://{addr}",
+        "kubepkg-server: instance {} listening on {scheme}://{addr}",
         platform.instance_id()
     );
     tracing::info!(%addr, instance = platform.instance_id(), "listening");
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let grace = settings.shutdown_grace();
     let app = router(state);
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+    let stopping = async move {
         shutdown.await;
         tracing::info!("shutting down: finishing in-flight requests");
         let _ = stop_tx.send(true);
-    });
+    };
+    let server: std::pin::Pin<Box<dyn Future<Output = Result<()>> + Send>> = match acceptor {
+        None => Box::pin(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(stopping)
+                .await
+                .map_err(|e| Error::Serve(format!("serving: {e}")))
+        }),
+        Some(acceptor) => Box::pin(tls::serve(listener, acceptor, app, stopping)),
+    };
     let mut stop_rx2 = stop_rx.clone();
     let served = tokio::select! {
-        r = server => r.map_err(|e| Error::Serve(format!("serving: {e}"))),
+        r = server => r,
         () = async move {
             let _ = stop_rx2.wait_for(|s| *s).await;
             tokio::time::sleep(grace).await;

@@ -17,6 +17,7 @@ pub struct Server {
     /// The instance id it printed (its name in the store's probe leases).
     pub instance: String,
     config: PathBuf,
+    env: Vec<(String, String)>,
     pub admin: String,
     pub http: reqwest::Client,
     pub log_file: PathBuf,
@@ -61,6 +62,12 @@ impl Server {
     /// `admin` is a bootstrap token an earlier instance on the same store
     /// already created (None: a new one).
     pub fn start_on(extra: &str, admin: Option<&str>) -> Server {
+        Server::start_env(extra, admin, &[])
+    }
+
+    /// As [`Self::start_on`], with extra environment variables (the
+    /// `KUBEPKG_SECTION__KEY` overrides of settings in the base file).
+    pub fn start_env(extra: &str, admin: Option<&str>, env: &[(&str, String)]) -> Server {
         let minio = kubepkg_testenv::minio();
         let registry = kubepkg_testenv::registry();
         kubepkg_testenv::require_tcp("MinIO", minio.endpoint.trim_start_matches("http://"));
@@ -118,7 +125,11 @@ connection_name = "kubepkg-server-test"
         let config = dir.path().join("kubepkg.toml");
         std::fs::write(&config, text).expect("write the config");
         let admin = admin.map_or_else(admin_token, str::to_owned);
-        let (child, instance, base, output) = spawn(&config, &admin);
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        let (child, instance, base, output) = spawn(&config, &admin, &env);
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(120))
             .build()
@@ -126,6 +137,7 @@ connection_name = "kubepkg-server-test"
         Server {
             child,
             config,
+            env,
             base,
             instance,
             admin,
@@ -146,7 +158,7 @@ connection_name = "kubepkg-server-test"
     /// [`Self::kill`] (a new port and instance id).
     pub fn restart(&mut self) {
         self.kill();
-        let (child, instance, base, output) = spawn(&self.config, &self.admin);
+        let (child, instance, base, output) = spawn(&self.config, &self.admin, &self.env);
         self.child = child;
         self.instance = instance;
         self.base = base;
@@ -258,7 +270,11 @@ connection_name = "kubepkg-server-test"
 
 /// Starts the server binary on `config` with bootstrap token `admin`;
 /// returns once it prints where it listens.
-fn spawn(config: &std::path::Path, admin: &str) -> (Child, String, String, Arc<Mutex<String>>) {
+fn spawn(
+    config: &std::path::Path,
+    admin: &str,
+    env: &[(String, String)],
+) -> (Child, String, String, Arc<Mutex<String>>) {
     let registry = kubepkg_testenv::registry();
     let minio = kubepkg_testenv::minio();
     let rabbit = kubepkg_testenv::rabbitmq();
@@ -272,6 +288,7 @@ fn spawn(config: &std::path::Path, admin: &str) -> (Child, String, String, Arc<M
             &minio.secret_key,
         )
         .env("KUBEPKG_QUEUES__DEFAULT__URL", &rabbit.url)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -8,3 +8,4 @@ mod flow;
 mod instances;
 mod requests;
 mod storage;
+mod tls;
