@@ -504,15 +504,14 @@ impl Platform {
     /// leases; the background prober ([`Self::start_health_prober`]) probes
     /// only the clusters whose lease this instance holds.
     pub async fn probe_due(&self) -> Result<Vec<ClusterHealth>> {
-        let names: Vec<String> = self
-            .inner
-            .store
-            .list_clusters()
-            .await?
-            .into_iter()
-            .map(|c| c.name)
-            .collect();
+        let names = self.stored_names().await?;
         Ok(self.probe_these(names, false).await)
+    }
+
+    /// The names of every stored cluster.
+    async fn stored_names(&self) -> Result<Vec<String>> {
+        let records = self.inner.store.list_clusters().await?;
+        Ok(records.into_iter().map(|c| c.name).collect())
     }
 
     /// Probes those of `names` that are due (all of them with `force`).
@@ -580,9 +579,8 @@ impl Platform {
                     this.probe_led(led.iter().cloned().collect(), false).await;
                 } else {
                     let due_down = this.down_due(now);
-                    let (mine, others): (Vec<_>, Vec<_>) =
+                    let (mut mine, others): (Vec<_>, Vec<_>) =
                         due_down.into_iter().partition(|n| led.contains(n));
-                    let mut mine = mine;
                     mine.extend(taken_over.iter().cloned());
                     mine.sort();
                     mine.dedup();
@@ -600,14 +598,7 @@ impl Platform {
 
     /// Claims or renews every stored cluster's probe lease; the ones held.
     async fn claim_probe_leases(&self) -> Result<HashSet<String>> {
-        let names: Vec<String> = self
-            .inner
-            .store
-            .list_clusters()
-            .await?
-            .into_iter()
-            .map(|c| c.name)
-            .collect();
+        let names = self.stored_names().await?;
         let held = self
             .inner
             .store
