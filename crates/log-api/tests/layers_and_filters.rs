@@ -13,6 +13,15 @@ use tracing_subscriber::layer::Context;
 
 const BACKENDS: [Backend; 3] = [Backend::Tracing, Backend::Slog, Backend::Log];
 
+/// One test at a time: `tracing` caches each callsite's interest for the
+/// whole process, and a pipeline built, or re-filtered, on another test
+/// thread rebuilds that cache while this test's events are being decided,
+/// so parallel tests could see each other's filters.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 fn json_config(backend: Backend, filter: &str) -> LogConfig {
     // The `log!` macros check log's process-wide maximum first.
     log::set_max_level(log::LevelFilter::Trace);
@@ -62,6 +71,7 @@ fn messages(out: &Capture) -> Vec<String> {
 
 #[test]
 fn extra_layers_see_what_the_filter_lets_through_with_every_backend() {
+    let _serial = serial();
     for backend in BACKENDS {
         let first = Counter::default();
         let second = Counter::default();
@@ -104,6 +114,7 @@ fn extra_layers_see_what_the_filter_lets_through_with_every_backend() {
 
 #[test]
 fn an_extra_layer_narrows_itself_with_its_own_filter() {
+    let _serial = serial();
     let all = Counter::default();
     let errors = Counter::default();
     let out = Capture::new();
@@ -127,6 +138,7 @@ fn an_extra_layer_narrows_itself_with_its_own_filter() {
 
 #[test]
 fn rust_log_is_read_when_kubepkg_log_is_unset_and_kubepkg_log_wins() {
+    let _serial = serial();
     let from = |vars: &'static [(&'static str, &'static str)]| {
         let mut config = LogConfig {
             filter: "warn".to_owned(),
@@ -169,6 +181,7 @@ fn rust_log_is_read_when_kubepkg_log_is_unset_and_kubepkg_log_wins() {
 
 #[test]
 fn span_directives_filter_as_env_filter_does() {
+    let _serial = serial();
     let out = Capture::new();
     let filter = "warn,[request{user=ada}]=debug,app::db[query]=trace";
     let pipeline = Builder::new(&json_config(Backend::Tracing, filter))
@@ -234,6 +247,7 @@ fn span_directives_filter_as_env_filter_does() {
 
 #[test]
 fn span_directives_work_with_the_slog_and_log_backends_for_tracing_events() {
+    let _serial = serial();
     for backend in [Backend::Slog, Backend::Log] {
         let out = Capture::new();
         let pipeline = Builder::new(&json_config(backend, "warn,[request]=info"))
@@ -253,6 +267,7 @@ fn span_directives_work_with_the_slog_and_log_backends_for_tracing_events() {
 
 #[test]
 fn malformed_span_directives_are_invalid() {
+    let _serial = serial();
     for bad in ["info,[request=debug", "info,[request]=loud"] {
         let err = Builder::new(&json_config(Backend::Tracing, bad))
             .writer(Capture::new())
