@@ -100,8 +100,14 @@ fn ok(body: Value) -> Response {
 }
 
 fn cluster_json(c: &Cluster) -> Value {
-    json!({"id": c.id, "type": "cluster", "name": c.name, "state": c.state(),
-           "version": {"gitVersion": "v1.30.4"}, "driver": "imported"})
+    let mut v = json!({"id": c.id, "type": "cluster", "name": c.name, "state": c.state(),
+           "version": {"gitVersion": "v1.30.4"}, "driver": "imported", "transitioning": "no"});
+    if c.state() == "error" {
+        v["transitioning"] = json!("error");
+        v["transitioningMessage"] =
+            json!("cluster provisioning failed: the simulated control plane did not come up");
+    }
+    v
 }
 
 async fn handle(sim: &Sim, m: &Method, uri: &Uri, h: &HeaderMap, body: &[u8]) -> Response {

@@ -299,14 +299,26 @@ impl ClusterProvider for Rancher {
             return Ok(PollResult::Succeeded);
         }
         match op.kind.as_str() {
-            "create_cluster" => Ok(match self.describe_cluster(&op.target).await?.state {
-                VendorState::Running => PollResult::Succeeded,
-                VendorState::Failed => PollResult::Failed {
-                    message: "the cluster is in state error".into(),
-                    code: Some("ClusterError".into()),
-                },
-                _ => PollResult::Running,
-            }),
+            "create_cluster" => {
+                let raw = self
+                    .call(
+                        reqwest::Method::GET,
+                        &format!("/v3/clusters/{}", op.target),
+                        None,
+                    )
+                    .await?;
+                Ok(match cluster_of(&raw)?.state {
+                    VendorState::Running => PollResult::Succeeded,
+                    VendorState::Failed => PollResult::Failed {
+                        // norman resources say why in `transitioningMessage`.
+                        message: s(&raw, "transitioningMessage")
+                            .filter(|m| !m.is_empty())
+                            .unwrap_or_else(|| "the cluster is in state error".into()),
+                        code: Some("ClusterError".into()),
+                    },
+                    _ => PollResult::Running,
+                })
+            }
             "delete_cluster" => match self.describe_cluster(&op.target).await {
                 Err(e) if e.kind() == ErrorKind::NotFound => Ok(PollResult::Succeeded),
                 Err(e) => Err(e),

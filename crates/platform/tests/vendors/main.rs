@@ -14,8 +14,13 @@
 #[allow(dead_code)]
 mod core_common;
 
+mod ack;
+mod acr;
 mod common;
 mod conformance;
 mod flow;
+mod harbor;
+mod rancher;
 mod registry_conformance;
 mod tke;
+mod tkestack;
