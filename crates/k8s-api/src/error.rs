@@ -289,6 +289,7 @@ impl From<kube::Error> for Error {
             kube::Error::InferConfig(ref c) => Error::Config(chain_text(c)),
             kube::Error::InferKubeconfig(ref c) => Error::Config(chain_text(c)),
             kube::Error::Auth(ref a) => Error::Config(format!("authentication: {}", chain_text(a))),
+            #[cfg(feature = "rustls-tls")]
             kube::Error::RustlsTls(ref t) => Error::Config(format!("TLS: {}", chain_text(t))),
             kube::Error::Discovery(ref d) => Error::NotFound(chain_text(d)),
             other => Error::Internal(chain_text(&other)),

@@ -54,6 +54,21 @@
 //!   adds kube-runtime and a few small crates (async-broadcast, json-patch,
 //!   ahash, hashbrown, educe, pin-project). Its test and example declare
 //!   `required-features = ["runtime"]`.
+//! - `rustls-tls`, `aws-lc-rs` (**on by default**): TLS through rustls with
+//!   aws-lc-rs, kube's own features of those names. For ring or OpenSSL,
+//!   turn the defaults off and enable kube's `ring` or `openssl-tls` in the
+//!   application's `kube` dependency (cargo unifies kube's features):
+//!
+//!   ```toml
+//!   kubepkg-k8s-api = { version = "0.1", default-features = false, features = ["exec", "rustls-tls"] }
+//!   kube = { version = "5", default-features = false, features = ["ring"] }
+//!   ```
+//! - `webpki-roots`, `http-proxy`, `socks5`, `gzip`, `oidc`: kube's features
+//!   of those names, passed through.
+//!
+//! The Kubernetes version is the application's choice, not this crate's: it
+//! depends on `k8s-openapi` with no `v1_*` feature, and the application
+//! enables one, e.g. `k8s-openapi = { version = "0.29", features = ["v1_35"] }`.
 //!
 //! Every failure is an [`Error`] whose [`Error::kind`] is one of
 //! `kubepkg_util::ErrorKind`; every remote call runs in a `tracing` span
