@@ -20,6 +20,7 @@ mod common;
 mod conformance;
 mod flow;
 mod harbor;
+mod kwok_cleanup;
 mod rancher;
 mod registry_conformance;
 mod tke;
