@@ -80,6 +80,16 @@ pub struct Env {
     /// The xtask binary that wrote this file; [`Exclusive`] stops and
     /// starts servers with it.
     pub xtask: Option<PathBuf>,
+    /// Test tools `cargo xtask env up` installed.
+    #[serde(default)]
+    pub tools: Tools,
+}
+
+/// Test tools installed beside the servers.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Tools {
+    /// schemathesis's `st` command (in a virtualenv of its own).
+    pub schemathesis: Option<PathBuf>,
 }
 
 /// An HTTPS endpoint and the CA its certificate is signed by.
@@ -308,6 +318,18 @@ pub fn registry() -> &'static Registry {
     let r = section("registry", &env().registry);
     require_tcp("the OCI registry", &r.host);
     r
+}
+
+/// schemathesis's `st` command; panics saying how to install it.
+pub fn schemathesis() -> &'static Path {
+    match &env().tools.schemathesis {
+        Some(p) if p.is_file() => p,
+        _ => panic!(
+            "schemathesis is not installed (no tools.schemathesis in {}); \
+             `cargo xtask env up` installs it from PyPI",
+            env_file().display()
+        ),
+    }
 }
 
 /// PostgreSQL (checked reachable).

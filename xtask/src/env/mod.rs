@@ -14,6 +14,7 @@ mod packages;
 mod pki;
 mod postgres;
 mod proc;
+mod pytools;
 mod rabbitmq;
 mod registry;
 mod storage;
@@ -445,6 +446,10 @@ pub fn up(names: &[&str]) -> Res {
             .collect()
     };
     build_for(&wanted)?;
+    if names.is_empty() {
+        // Test tools beside the servers: only a whole `env up` installs them.
+        pytools::ensure()?;
+    }
     let ctx = Ctx::load()?;
     ensure_all(&ctx, &wanted)?;
     write_env_json(&ctx)?;
@@ -567,6 +572,7 @@ fn env_json(ctx: &Ctx) -> Res<Value> {
         "postgres_fault": postgres::env_section(ctx, postgres::FAULT_PORT),
         // Tests stop and start their fault instances with this binary.
         "xtask": std::env::current_exe().ok(),
+        "tools": { "schemathesis": pytools::schemathesis() },
     }))
 }
 

@@ -235,7 +235,16 @@ pub struct DrainView {
     /// Evicted pods (`namespace/name`).
     pub evicted: Vec<String>,
     /// Pods left alone, with why.
-    pub skipped: Vec<(String, String)>,
+    pub skipped: Vec<SkippedPod>,
+}
+
+/// A pod a drain left alone.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SkippedPod {
+    /// `namespace/name`.
+    pub pod: String,
+    /// Why (a mirror pod, already terminating, managed by a DaemonSet).
+    pub reason: String,
 }
 
 /// Cordons a node and evicts its pods, as `kubectl drain` does.
@@ -268,7 +277,11 @@ pub async fn drain(
         .map_err(|e| Error::from(e.into_error()))?;
     Ok(super::ok(DrainView {
         evicted: report.evicted,
-        skipped: report.skipped,
+        skipped: report
+            .skipped
+            .into_iter()
+            .map(|(pod, reason)| SkippedPod { pod, reason })
+            .collect(),
     }))
 }
 

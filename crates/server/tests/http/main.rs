@@ -7,5 +7,6 @@ mod common;
 mod flow;
 mod instances;
 mod requests;
+mod schemathesis;
 mod storage;
 mod tls;
