@@ -67,8 +67,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             StorageConfig::Local(l) => format!("local {}", l.root.display()),
             StorageConfig::S3(s) => format!(
                 "s3 {} ({})",
-                s.endpoint.as_deref().unwrap_or("AWS"),
-                s.region
+                s.endpoint.as_deref().unwrap_or("AWS_ENDPOINT_URL or AWS"),
+                s.region.as_deref().unwrap_or("AWS_REGION or us-east-1")
             ),
             StorageConfig::Minio(m) => format!("minio {} as {:?}", m.endpoint, m.access_key),
         };

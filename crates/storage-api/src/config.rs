@@ -41,12 +41,13 @@ pub struct LocalConfig {
     pub root: PathBuf,
 }
 
-/// Where the S3 backend gets its credentials.
+/// Where the S3 backend gets its credentials (aws-config's providers; see
+/// the [s3 backend](crate::object::s3) for each source in detail).
 #[derive(Debug, Clone, serde::Deserialize)]
 #[serde(tag = "source", rename_all = "lowercase", deny_unknown_fields)]
 #[derive(Default)]
 pub enum CredentialsConfig {
-    /// Keys given in the config.
+    /// Keys given in the config: they override every other source.
     Static {
         /// Access key id.
         access_key: String,
@@ -56,11 +57,20 @@ pub enum CredentialsConfig {
         #[serde(default)]
         session_token: Option<Secret>,
     },
-    /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`.
+    /// The standard AWS credential chain, as every AWS SDK reads it: the
+    /// environment, the shared config / credentials files (static keys,
+    /// assume-role, `credential_process`, SSO), web identity (EKS IRSA),
+    /// the ECS container endpoint, EC2 instance metadata; temporary
+    /// credentials are refreshed before they expire. A service on EKS or
+    /// EC2 needs no keys in its config.
     #[default]
+    Chain,
+    /// Only `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`.
     Env,
-    /// Static keys of a profile in `~/.aws/credentials` or `~/.aws/config`
-    /// (`AWS_SHARED_CREDENTIALS_FILE` / `AWS_CONFIG_FILE` override the paths).
+    /// Only one profile of `~/.aws/credentials` / `~/.aws/config`
+    /// (`AWS_SHARED_CREDENTIALS_FILE` / `AWS_CONFIG_FILE` override the
+    /// paths), with whatever that profile uses: static keys, assume-role,
+    /// `credential_process`, SSO, web identity.
     Profile {
         /// Profile name; `AWS_PROFILE` or `default` when absent.
         #[serde(default)]
@@ -72,14 +82,17 @@ pub enum CredentialsConfig {
 #[derive(Debug, Clone, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct S3Config {
-    /// Custom endpoint, e.g. `http://127.0.0.1:9000`; AWS when absent.
+    /// Custom endpoint, e.g. `http://127.0.0.1:9000`. When absent:
+    /// `AWS_ENDPOINT_URL_S3`, then `AWS_ENDPOINT_URL` (unless
+    /// `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true`), else AWS itself.
     pub endpoint: Option<String>,
-    /// Region to sign with (default `us-east-1`).
-    pub region: String,
+    /// Region to sign with. When absent: `AWS_REGION`, then
+    /// `AWS_DEFAULT_REGION`, else `us-east-1`.
+    pub region: Option<String>,
     /// Path-style addressing (`endpoint/bucket/key`), needed by most
     /// S3-compatible servers.
     pub path_style: bool,
-    /// Where credentials come from (default: environment).
+    /// Where credentials come from (default: the standard AWS chain).
     pub credentials: CredentialsConfig,
     /// Multipart upload knobs.
     pub multipart: MultipartConfig,
@@ -117,7 +130,7 @@ impl Default for S3Config {
     fn default() -> Self {
         S3Config {
             endpoint: None,
-            region: "us-east-1".into(),
+            region: None,
             path_style: false,
             credentials: CredentialsConfig::default(),
             multipart: MultipartConfig::default(),
@@ -191,7 +204,7 @@ impl MinioConfig {
     pub fn to_s3(&self) -> S3Config {
         S3Config {
             endpoint: Some(self.endpoint.clone()),
-            region: self.region.clone(),
+            region: Some(self.region.clone()),
             path_style: true,
             credentials: CredentialsConfig::Static {
                 access_key: self.access_key.clone(),
@@ -369,7 +382,7 @@ impl StorageConfig {
                     s.endpoint = Some(v);
                 }
                 if let Some(v) = var("KUBEPKG_S3_REGION") {
-                    s.region = v;
+                    s.region = Some(v);
                 }
                 if let Some(v) = var("KUBEPKG_S3_PATH_STYLE") {
                     s.path_style = parse_bool("KUBEPKG_S3_PATH_STYLE", &v)?;

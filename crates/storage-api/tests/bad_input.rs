@@ -12,7 +12,7 @@ mod s3 {
         let m = kubepkg_testenv::minio();
         StorageConfig::S3(S3Config {
             endpoint: Some(m.endpoint.clone()),
-            region: m.region.clone(),
+            region: Some(m.region.clone()),
             path_style: true,
             credentials: CredentialsConfig::Static {
                 access_key: m.access_key.clone(),

@@ -1,11 +1,14 @@
 //! S3 backend (feature `s3`): any S3-compatible endpoint through
 //! `aws-sdk-s3`.
 //!
-//! - Region, custom endpoint, path-style addressing.
-//! - Credentials: static keys, the standard `AWS_*` environment variables,
-//!   or static keys of a profile in the shared credentials / config files
-//!   (SSO and assume-role profiles are not supported: `Unsupported`).
-//!   Environment and profile credentials are read once, when connecting.
+//! - Region, custom endpoint, path-style addressing; the region and the
+//!   endpoint default to `AWS_REGION` / `AWS_ENDPOINT_URL` ([`S3Config`]).
+//! - Credentials: the standard AWS credential chain by default
+//!   (environment, shared profiles with assume-role, `credential_process`
+//!   and SSO, web identity / IRSA, ECS, instance metadata), refreshed before
+//!   they expire; or only the environment, only one profile, or static keys
+//!   from the config ([`CredentialsConfig`]). A missing or refused
+//!   credential is `Unauthorized`.
 //! - Uploads send `Content-MD5` (the server rejects damaged bodies) and the
 //!   returned ETag is compared with the MD5 computed here. The signed
 //!   `Content-MD5` header binds the body to the request signature, so the
@@ -34,16 +37,16 @@
 //!   says otherwise, which is logged as a warning. A rejected certificate
 //!   is `Unavailable` naming the TLS failure, and is not retried.
 
-use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::{
-    BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
-    retry::RetryConfig, timeout::TimeoutConfig,
+    BehaviorVersion, RequestChecksumCalculation, ResponseChecksumValidation, retry::RetryConfig,
+    timeout::TimeoutConfig,
 };
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::presigning::PresigningConfig;
@@ -66,6 +69,8 @@ use super::{
     Verified, check, hex,
 };
 pub use crate::config::{CredentialsConfig, S3Config};
+
+mod credentials;
 use crate::error::{Error, Result};
 use crate::validate;
 
@@ -123,138 +128,18 @@ impl std::fmt::Debug for S3Storage {
     }
 }
 
-fn env_credentials(var: &dyn Fn(&str) -> Option<String>) -> Result<Credentials> {
-    let ak = var("AWS_ACCESS_KEY_ID").filter(|v| !v.is_empty());
-    let sk = var("AWS_SECRET_ACCESS_KEY").filter(|v| !v.is_empty());
-    match (ak, sk) {
-        (Some(ak), Some(sk)) => Ok(Credentials::new(
-            ak,
-            sk,
-            var("AWS_SESSION_TOKEN").filter(|v| !v.is_empty()),
-            None,
-            "kubepkg-env",
-        )),
-        _ => Err(Error::Unauthorized(
-            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not both set".into(),
-        )),
-    }
-}
-
-/// Parses an INI file into `section -> key -> value`.
-fn parse_ini(text: &str) -> HashMap<String, HashMap<String, String>> {
-    let mut out: HashMap<String, HashMap<String, String>> = HashMap::new();
-    let mut section = String::new();
-    for line in text.lines() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
-            continue;
-        }
-        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-            section = name.trim().to_owned();
-            continue;
-        }
-        if let Some((k, v)) = line.split_once('=') {
-            out.entry(section.clone())
-                .or_default()
-                .insert(k.trim().to_owned(), v.trim().to_owned());
-        }
-    }
-    out
-}
-
-fn profile_credentials(
-    name: Option<&str>,
-    var: &dyn Fn(&str) -> Option<String>,
-) -> Result<Credentials> {
-    let profile = name
-        .map(str::to_owned)
-        .or_else(|| var("AWS_PROFILE"))
-        .unwrap_or_else(|| "default".into());
-    let home = var("HOME").map(PathBuf::from).unwrap_or_default();
-    let creds_file = var("AWS_SHARED_CREDENTIALS_FILE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| home.join(".aws").join("credentials"));
-    let config_file = var("AWS_CONFIG_FILE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| home.join(".aws").join("config"));
-    // The credentials file names sections `name`; the config file names them
-    // `profile name` (except `default`).
-    let candidates = [
-        (creds_file, profile.clone()),
-        (config_file.clone(), format!("profile {profile}")),
-        (config_file, profile.clone()),
-    ];
-    for (file, section) in candidates {
-        let Ok(text) = std::fs::read_to_string(&file) else {
-            continue;
-        };
-        let ini = parse_ini(&text);
-        let Some(sec) = ini.get(&section) else {
-            continue;
-        };
-        match (
-            sec.get("aws_access_key_id"),
-            sec.get("aws_secret_access_key"),
-        ) {
-            (Some(ak), Some(sk)) => {
-                return Ok(Credentials::new(
-                    ak.clone(),
-                    sk.clone(),
-                    sec.get("aws_session_token").cloned(),
-                    None,
-                    "kubepkg-profile",
-                ));
-            }
-            _ if sec.contains_key("sso_start_url")
-                || sec.contains_key("sso_session")
-                || sec.contains_key("role_arn")
-                || sec.contains_key("credential_process") =>
-            {
-                return Err(Error::Unsupported(format!(
-                    "profile {profile:?} uses SSO, assume-role or a credential process; \
-                     only static keys are supported"
-                )));
-            }
-            _ => continue,
-        }
-    }
-    Err(Error::Unauthorized(format!(
-        "no static keys for profile {profile:?} in the shared AWS credentials or config file"
-    )))
-}
-
-fn resolve_credentials(c: &CredentialsConfig) -> Result<Credentials> {
-    let var = |k: &str| std::env::var(k).ok();
-    match c {
-        CredentialsConfig::Static {
-            access_key,
-            secret_key,
-            session_token,
-        } => {
-            if access_key.is_empty() || secret_key.expose().is_empty() {
-                return Err(Error::Invalid(
-                    "static credentials need access_key and secret_key".into(),
-                ));
-            }
-            Ok(Credentials::new(
-                access_key.clone(),
-                secret_key.expose().to_owned(),
-                session_token.as_ref().map(|t| t.expose().to_owned()),
-                None,
-                "kubepkg-static",
-            ))
-        }
-        CredentialsConfig::Env => env_credentials(&var),
-        CredentialsConfig::Profile { name } => profile_credentials(name.as_deref(), &var),
-    }
-}
-
 /// Maps an SDK error onto this crate's error kinds.
 pub(crate) fn map_err<E>(op: &str, target: &str, e: SdkError<E>) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     let what = format!("{op} {target}");
+    if let Some(c) = credentials::credentials_failure(&e) {
+        return Error::Unauthorized(format!(
+            "{what}: no usable AWS credentials: {}",
+            DisplayChain(c)
+        ));
+    }
     match &e {
         SdkError::ServiceError(ctx) => {
             let status = ctx.raw().status().as_u16();
@@ -417,10 +302,9 @@ impl S3Storage {
 
     pub(crate) fn build(config: &S3Config, backend: &'static str) -> Result<Self> {
         config.multipart.validate()?;
-        if config.region.is_empty() {
-            return Err(Error::Invalid("s3 region must not be empty".into()));
-        }
-        if let Some(ep) = &config.endpoint {
+        let region = credentials::region(config.region.as_deref(), &credentials::env_var)?;
+        let endpoint = credentials::endpoint(config.endpoint.as_deref(), &credentials::env_var);
+        if let Some(ep) = &endpoint {
             let u = url::Url::parse(ep)
                 .map_err(|e| Error::Invalid(format!("s3 endpoint {ep:?}: {e}")))?;
             if u.scheme() != "http" && u.scheme() != "https" {
@@ -429,17 +313,17 @@ impl S3Storage {
                 )));
             }
         }
-        let creds = resolve_credentials(&config.credentials)?;
+        let creds = credentials::provider(&config.credentials, &region)?;
         let mut b = aws_sdk_s3::Config::builder()
             .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(config.region.clone()))
+            .region(region)
             .credentials_provider(creds)
             .force_path_style(config.path_style)
             .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
             .response_checksum_validation(ResponseChecksumValidation::WhenSupported)
             .retry_config(RetryConfig::standard().with_max_attempts(config.max_attempts.max(1)))
             .timeout_config(timeouts(config, true));
-        if let Some(ep) = &config.endpoint {
+        if let Some(ep) = &endpoint {
             b = b.endpoint_url(ep.trim_end_matches('/'));
         }
         if let Some(client) = super::tls::http_client(config, backend)? {
@@ -451,7 +335,7 @@ impl S3Storage {
             multipart: config.multipart.clone(),
             verify_etag: config.verify_etag,
             backend,
-            endpoint: config.endpoint.clone(),
+            endpoint,
             read_timeout: timeout_secs(config.read_timeout_secs),
             upload_timeouts: timeouts(config, false),
         })
@@ -1599,30 +1483,6 @@ impl ObjectStorage for S3Storage {
 mod tests {
     use super::*;
     use crate::secret::Secret;
-
-    #[test]
-    fn ini_profiles() {
-        let ini = parse_ini(
-            "[default]\naws_access_key_id = A\n aws_secret_access_key=B\n[profile x]\nrole_arn=r\n",
-        );
-        assert_eq!(ini["default"]["aws_access_key_id"], "A");
-        assert_eq!(ini["profile x"]["role_arn"], "r");
-    }
-
-    #[test]
-    fn env_credentials_need_both_keys() {
-        let none = |_: &str| None;
-        assert_eq!(
-            env_credentials(&none).unwrap_err().kind(),
-            kubepkg_util::ErrorKind::Unauthorized
-        );
-        let both = |k: &str| match k {
-            "AWS_ACCESS_KEY_ID" => Some("a".to_owned()),
-            "AWS_SECRET_ACCESS_KEY" => Some("b".to_owned()),
-            _ => None,
-        };
-        assert!(env_credentials(&both).is_ok());
-    }
 
     #[test]
     fn copy_source_is_encoded() {

@@ -23,7 +23,7 @@ pub fn minio_s3_config(endpoint: &str) -> kubepkg_storage_api::config::S3Config 
     let m = kubepkg_testenv::minio();
     S3Config {
         endpoint: Some(endpoint.to_owned()),
-        region: m.region.clone(),
+        region: Some(m.region.clone()),
         path_style: true,
         credentials: CredentialsConfig::Static {
             access_key: m.access_key.clone(),
