@@ -205,12 +205,8 @@ connection_name = "kubepkg-demo"
     )
     .map_err(|e| format!("the HTTP tour failed: {e}"))?;
     println!();
-    println!(
-        "== The vendor flow. The vendor endpoints are SIMULATED: kubepkg-vendor-sim's TKE, \
-         Harbor, TKEStack and ACR simulators, in the flow's own process on 127.0.0.1 (they check \
-         every request's signature or key); no vendor cloud is contacted. A simulated cluster is \
-         the local control plane, its nodes kwok nodes."
-    );
+    // The flow says itself, first, that every vendor endpoint is simulated.
+    println!("== The vendor flow (simulated vendor endpoints)");
     let flow = root
         .join("target")
         .join("debug")

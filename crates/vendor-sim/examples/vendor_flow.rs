@@ -315,8 +315,9 @@ async fn registries() -> Res {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Res {
     println!(
-        "== vendor flow: every vendor endpoint below is SIMULATED (kubepkg-vendor-sim, in this \
-         process on 127.0.0.1); no cloud is contacted"
+        "Every vendor endpoint below is SIMULATED: kubepkg-vendor-sim's simulators, in this \
+         process on 127.0.0.1, checking every request's signature or key; no vendor cloud is \
+         contacted. A simulated cluster is the local control plane, its nodes kwok nodes."
     );
     cluster_flow().await?;
     registries().await?;
