@@ -498,7 +498,11 @@ impl ClusterProvider for Tke {
                 Some((c, rid)) => Ok(match cluster_of(&c, &self.config.region, rid)?.state {
                     VendorState::Running => PollResult::Succeeded,
                     VendorState::Failed => PollResult::Failed {
-                        message: str_field(&c, "ClusterStatus").unwrap_or_default(),
+                        // TKE's Cluster has no failure reason, only its status.
+                        message: format!(
+                            "the cluster is {}",
+                            str_field(&c, "ClusterStatus").unwrap_or_default()
+                        ),
                         code: Some("ClusterAbnormal".into()),
                     },
                     _ => PollResult::Running,
