@@ -79,6 +79,8 @@
 //! the test, it never skips it). `tests/features.rs` fails loudly should a
 //! test build ever lack those features.
 #![warn(missing_docs)]
+// docs.rs (`--cfg docsrs`, nightly): each item badged with the feature it needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 // Without a backend's feature its module does not exist, so the links to it
 // above cannot resolve; full docs are built with every feature (docs.rs too).
 #![cfg_attr(

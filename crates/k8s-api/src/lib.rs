@@ -113,6 +113,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![warn(missing_docs)]
+// docs.rs (`--cfg docsrs`, nightly): each item badged with the feature it needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod apply;
 pub mod bundle;

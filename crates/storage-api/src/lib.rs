@@ -70,6 +70,8 @@
 //! `cargo test -p kubepkg-storage-api --all-features` (as `cargo xtask test`
 //! does). They fail, rather than pass, when a server is missing.
 #![warn(missing_docs)]
+// docs.rs (`--cfg docsrs`, nightly): each item badged with the feature it needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod config;
 pub mod error;

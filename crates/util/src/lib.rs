@@ -29,6 +29,8 @@
 //! # Ok::<(), kubepkg_util::Error>(())
 //! ```
 #![warn(missing_docs)]
+// docs.rs (`--cfg docsrs`, nightly): each item badged with the feature it needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod duration;
 pub mod error;
