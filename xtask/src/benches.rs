@@ -494,6 +494,53 @@ const BENCHES: &[Bench] = &[
             },
         ],
     },
+    Bench {
+        name: "server",
+        about: "kubepkg-server: GET pods of a namespace of 1,000 kwok pods under wrk vs kubectl per request, the same server with a client rebuilt per request, and kube-rs directly; server memory",
+        needs_env: true,
+        go_peers: &[],
+        steps: &[Step::Binary {
+            krate: "kubepkg-server",
+            bench: "server_load",
+        }],
+        pairs: &[
+            Pair {
+                label: "requests/s: server / same server, client rebuilt per request",
+                ours: "server_pods/cached/rps",
+                peer: "server_pods/rebuilt/rps",
+                target: at_least("rate", 10.0),
+                note: "both servers under wrk at the same concurrency; the rebuilt side reads the store, decrypts, builds a client and probes /version per request, as the source design did",
+            },
+            Pair {
+                label: "p50: server / kube-rs directly (the floor)",
+                ours: "server_pods/cached/p50",
+                peer: "server_pods/kube_rs/p50",
+                target: at_most("latency", 1.15),
+                note: "the same lists (pages of 500) at the same concurrency; the server adds its store check, JSON encoding of 1,000 pods and the HTTP hop",
+            },
+            Pair {
+                label: "p99: server / kube-rs directly",
+                ours: "server_pods/cached/p99",
+                peer: "server_pods/kube_rs/p99",
+                target: context("latency"),
+                note: "",
+            },
+            Pair {
+                label: "requests/s: server / kubectl get pods -o json per request",
+                ours: "server_pods/cached/rps",
+                peer: "server_pods/kubectl/rps",
+                target: context("rate"),
+                note: "kubectl pays a process start, a new connection and pretty-printing per request, as a script calling it would",
+            },
+            Pair {
+                label: "server memory: peak under load / idle",
+                ours: "server_rss/load",
+                peer: "server_rss/idle",
+                target: context("memory"),
+                note: "resident set of the cached server: idle after import and one answer, peak sampled every 50 ms under wrk",
+            },
+        ],
+    },
 ];
 
 /// Entry point.

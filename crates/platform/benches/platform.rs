@@ -18,10 +18,10 @@
 mod support;
 
 use kubepkg_k8s_api::k8s_openapi::api::core::v1::ConfigMap;
-use kubepkg_k8s_api::{ApplyOptions, Client, ClusterConfig, ClusterSource, ListOptions};
+use kubepkg_k8s_api::{ApplyOptions, ClusterSource, ListOptions};
 use kubepkg_platform::core::{ImportRequest, ImportRole, ImportSource, SearchQuery};
 use kubepkg_platform::crypto::Keyring;
-use kubepkg_platform::store::{CredentialOwner, Store};
+use kubepkg_platform::store::Store;
 use kubepkg_platform::{Platform, PlatformOptions};
 use kubepkg_util::secret::Secret;
 use std::time::{Duration, Instant};
@@ -46,17 +46,7 @@ fn token_source(server: String) -> ImportSource {
 /// What the source design did per request: read the record and the
 /// credential, build a client, probe it, then make the call.
 async fn rebuilt_list(p: &Platform, name: &str, ns: &str) -> usize {
-    let store = p.store();
-    let _record = store.get_cluster(name).await.expect("record");
-    let cred = store
-        .credential(&CredentialOwner::Cluster(name.into()))
-        .await
-        .expect("credential");
-    let source: ClusterSource = serde_json::from_str(cred.secret.expose()).expect("source");
-    let client = Client::connect_named(name, &ClusterConfig::from_source(source))
-        .await
-        .expect("client");
-    client.version().await.expect("probe");
+    let client = p.uncached_client(name).await.expect("client");
     let v: Vec<ConfigMap> = client
         .config_maps(ns)
         .list(&ListOptions::labels("app=fan"))

@@ -16,6 +16,8 @@ const PACKAGES: &[(&str, &str)] = &[
     ("curl", "/usr/bin/curl"),
     // peak-RSS measurements of the benchmarks
     ("time", "/usr/bin/time"),
+    // the load generator of the server benchmark
+    ("wrk", "/usr/bin/wrk"),
 ];
 
 /// Installs whichever packages are missing.

@@ -42,9 +42,11 @@ pub fn ensure() -> Res {
     let python = if sh::on_path("python3") {
         "python3"
     } else {
-        return Err("python3 is not on PATH (the server's schemathesis test needs it; \
+        return Err(
+            "python3 is not on PATH (the server's schemathesis test needs it; \
                     install Debian's python3 and python3-venv)"
-            .into());
+                .into(),
+        );
     };
     sh::run(Command::new(python).args(["-m", "venv"]).arg(&dir)).map_err(|e| {
         format!("creating a virtualenv for schemathesis (is python3-venv installed?): {e}")

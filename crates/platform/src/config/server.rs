@@ -35,6 +35,12 @@ pub struct ServerSettings {
     /// Seconds the shutdown waits for in-flight requests after SIGTERM.
     /// Default 30.
     pub shutdown_grace_secs: u64,
+    /// Build a new Kubernetes client for every request (store read,
+    /// decryption, TLS set-up, a `/version` probe) instead of reusing the
+    /// cached one, as the source design did. Only slower: the server's
+    /// benchmark turns it on for its baseline, and it can rule the client
+    /// cache out when debugging. Default false.
+    pub rebuild_clients_per_request: bool,
 }
 
 impl Default for ServerSettings {
@@ -48,6 +54,7 @@ impl Default for ServerSettings {
             tls_key: None,
             bootstrap_token: None,
             shutdown_grace_secs: 30,
+            rebuild_clients_per_request: false,
         }
     }
 }

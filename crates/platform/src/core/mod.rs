@@ -328,6 +328,26 @@ impl Platform {
         self.client(name).await
     }
 
+    /// A client built for this one call and never cached: the store read,
+    /// the credential decrypted, a new client (TLS set-up, a new
+    /// connection) and a `GET /version` probe — what the source design did
+    /// on every request. Use [`Self::fresh_client`]; this is the baseline
+    /// the server's benchmark compares it with (`[server]
+    /// rebuild_clients_per_request`), and a way to rule the cache out when
+    /// debugging.
+    pub async fn uncached_client(&self, name: &str) -> Result<Client> {
+        let record = self.inner.store.get_cluster(name).await?;
+        let config = self.cluster_config(&record).await?;
+        let client = Client::connect_named(name, &config)
+            .await
+            .map_err(|e| Error::kubernetes(name, e))?;
+        client
+            .version()
+            .await
+            .map_err(|e| Error::kubernetes(name, e))?;
+        Ok(client)
+    }
+
     /// One cluster's record.
     pub async fn cluster(&self, name: &str) -> Result<ClusterRecord> {
         self.inner.store.get_cluster(name).await

@@ -63,6 +63,9 @@ pub(crate) fn ok<T: Serialize>(data: T) -> axum::Json<ApiResponse<T>> {
 /// accordingly at once (NotFound for an unknown one, Unavailable at once
 /// for one known to be down).
 pub(crate) async fn client(state: &AppState, cluster: &str) -> Result<kubepkg_k8s_api::Client> {
+    if state.settings.rebuild_clients_per_request {
+        return Ok(state.platform.uncached_client(cluster).await?);
+    }
     Ok(state.platform.fresh_client(cluster).await?)
 }
 
