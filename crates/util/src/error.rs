@@ -73,6 +73,10 @@ impl ErrorKind {
     }
 
     /// The HTTP status code that best represents this kind.
+    ///
+    /// The reverse of [`crate::http_status::classify`]: classifying the
+    /// status gives this kind back (`AlreadyExists` gives `Conflict`, the
+    /// two share `409`).
     pub fn http_status(self) -> u16 {
         match self {
             ErrorKind::NotFound => 404,

@@ -6,6 +6,7 @@
 //! | module | what |
 //! |---|---|
 //! | [`error`] | the shared [`ErrorKind`] set every crate's error maps to, and this crate's [`Error`] |
+//! | [`http_status`] | the one table from an HTTP status code to an [`ErrorKind`] and a retryable flag, used by every HTTP backend |
 //! | [`quantity`] | Kubernetes resource quantities (`100m`, `1.5Gi`): exact parsing, arithmetic, canonical form |
 //! | [`selector`] | label selectors (`env in (prod),tier!=cache`) and field selectors |
 //! | [`yaml`] | splitting and parsing multi-document YAML / JSON manifests |
@@ -34,6 +35,7 @@
 
 pub mod duration;
 pub mod error;
+pub mod http_status;
 pub mod names;
 pub mod paging;
 pub mod quantity;
