@@ -475,7 +475,8 @@ impl DistributionRegistry {
 
     /// Sends a request, authenticating as the registry asks; retries once
     /// after a 401 with a fresh token for the scope the challenge names, and
-    /// retries idempotent requests on 429 / 502 / 503 / 504 and transport
+    /// retries idempotent requests on a retryable status (408, 429, 500, 502,
+    /// 503, 504: [`kubepkg_util::http_status::classify`]) and transport
     /// failures (see [`HttpClient::retrying`]). Returns the response whatever
     /// its status, except a retryable status that outlasted the retries,
     /// which is an error.

@@ -176,7 +176,7 @@ impl Error {
                 }
             }
             Error::Protocol { .. } | Error::DigestMismatch { .. } => ErrorKind::Internal,
-            Error::Engine { status, .. } => status_kind(*status),
+            Error::Engine { status, .. } => kubepkg_util::http_status::kind(*status),
             Error::EngineStream { message, .. } => stream_kind(message),
             Error::Io { source, .. } => match source.kind() {
                 std::io::ErrorKind::NotFound => ErrorKind::NotFound,
@@ -206,22 +206,9 @@ impl Error {
     }
 }
 
-/// Kind of an HTTP status alone.
-pub(crate) fn status_kind(status: u16) -> ErrorKind {
-    match status {
-        400 | 422 => ErrorKind::Invalid,
-        401 => ErrorKind::Unauthorized,
-        403 => ErrorKind::Forbidden,
-        404 => ErrorKind::NotFound,
-        405 | 501 => ErrorKind::Unsupported,
-        409 | 412 => ErrorKind::Conflict,
-        408 | 504 => ErrorKind::Timeout,
-        429 | 502 | 503 => ErrorKind::Unavailable,
-        _ => ErrorKind::Internal,
-    }
-}
-
-/// Kind of a registry error: the distribution-spec error code refines the status.
+/// Kind of a registry error: the status by the table every kubepkg HTTP
+/// backend shares ([`kubepkg_util::http_status::classify`]), refined by the
+/// distribution-spec error code.
 fn registry_kind(status: u16, code: Option<&str>) -> ErrorKind {
     match code {
         Some("NAME_UNKNOWN" | "MANIFEST_UNKNOWN" | "BLOB_UNKNOWN" | "NOT_FOUND") => {
@@ -235,7 +222,7 @@ fn registry_kind(status: u16, code: Option<&str>) -> ErrorKind {
         Some("NAME_INVALID" | "TAG_INVALID" | "DIGEST_INVALID" | "MANIFEST_INVALID") => {
             ErrorKind::Invalid
         }
-        _ => status_kind(status),
+        _ => kubepkg_util::http_status::kind(status),
     }
 }
 
@@ -305,6 +292,30 @@ mod tests {
         assert_eq!(reg(503, None).kind(), ErrorKind::Unavailable);
         assert_eq!(reg(412, None).kind(), ErrorKind::Conflict);
         assert_eq!(reg(500, None).kind(), ErrorKind::Internal);
+    }
+
+    /// Without a code that says more, a status means what it means to every
+    /// other kubepkg HTTP backend (k8s-api and storage-api's S3 backend test
+    /// the same statuses).
+    #[test]
+    fn bare_statuses_follow_the_shared_table() {
+        for status in [
+            400, 401, 403, 404, 405, 408, 409, 410, 412, 413, 418, 422, 429, 500, 501, 502, 503,
+            504, 599,
+        ] {
+            let shared = kubepkg_util::http_status::kind(status);
+            assert_eq!(reg(status, None).kind(), shared, "{status}");
+            assert_eq!(reg(status, Some("UNKNOWN")).kind(), shared, "{status}");
+            let engine = Error::Engine {
+                operation: "pull",
+                target: "t".into(),
+                status,
+                message: "m".into(),
+            };
+            assert_eq!(engine.kind(), shared, "{status}");
+        }
+        assert_eq!(reg(408, None).kind(), ErrorKind::Timeout);
+        assert_eq!(reg(410, None).kind(), ErrorKind::NotFound);
     }
 
     #[test]

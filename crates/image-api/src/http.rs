@@ -117,8 +117,9 @@ impl HttpClient {
     }
 
     /// Runs `attempt` (one complete try of a call) and retries it as the
-    /// method allows: GET, HEAD and DELETE on 429 / 502 / 503 / 504 answers
-    /// and on transport failures, honouring `Retry-After`; any other method
+    /// method allows: GET, HEAD and DELETE on the answers
+    /// [`kubepkg_util::http_status::classify`] calls retryable (408, 429,
+    /// 500, 502, 503, 504) and on transport failures, honouring `Retry-After`; any other method
     /// (POST, PUT, PATCH) only when the connection could not be established,
     /// so nothing was sent. `attempt` must turn a retryable status into an
     /// error (see [`retryable_status`]).
@@ -134,7 +135,9 @@ impl HttpClient {
         let idempotent = matches!(*method, Method::GET | Method::HEAD | Method::DELETE);
         let classify = move |e: &Error| -> RetryDecision {
             let again = match e {
-                Error::Registry { status, .. } => idempotent && retryable_code(*status),
+                Error::Registry { status, .. } => {
+                    idempotent && kubepkg_util::http_status::retryable(*status)
+                }
                 Error::Transport { source, .. } => {
                     idempotent
                         || source
@@ -156,13 +159,11 @@ impl HttpClient {
     }
 }
 
-fn retryable_code(status: u16) -> bool {
-    matches!(status, 429 | 502 | 503 | 504)
-}
-
-/// Whether a status is one a retry may cure (429, 502, 503, 504).
+/// Whether a status is one a retry may cure: the flag of the table every
+/// kubepkg HTTP backend shares ([`kubepkg_util::http_status::classify`]:
+/// 408, 429, 500, 502, 503, 504).
 pub(crate) fn retryable_status(status: StatusCode) -> bool {
-    retryable_code(status.as_u16())
+    kubepkg_util::http_status::retryable(status.as_u16())
 }
 
 /// Maps a transport error. (This crate decodes JSON itself, so reqwest's

@@ -196,13 +196,14 @@ async fn unavailable_answers_are_retried_honouring_retry_after() {
     assert_eq!(e.retry_after(), Some(Duration::from_secs(86400)));
     assert!(started.elapsed() < Duration::from_secs(5));
 
-    // A 500 is not retried, and `max_retries = 0` turns retries off.
+    // A 500 is retried too (the shared table's flag; its kind stays
+    // Internal), and `max_retries = 0` turns retries off.
+    let once_more = connect_registry(&anon().max_retries(1)).unwrap();
+    once_more.list_tags("r").await.ok(); // the /v2/ probe
     let before = server.requests().len();
-    assert_eq!(
-        reg.list_tags("broken").await.unwrap_err().status(),
-        Some(500)
-    );
-    assert_eq!(server.requests().len(), before + 1);
+    let e = once_more.list_tags("broken").await.unwrap_err();
+    assert_eq!((e.status(), e.kind()), (Some(500), ErrorKind::Internal));
+    assert_eq!(server.requests().len(), before + 2);
     calls.store(0, Ordering::SeqCst);
     let no_retries = connect_registry(&anon().max_retries(0)).unwrap();
     assert_eq!(
@@ -210,6 +211,44 @@ async fn unavailable_answers_are_retried_honouring_retry_after() {
         Some(503)
     );
     assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
+
+/// A bare status maps, and is retried, as the table every kubepkg HTTP
+/// backend shares says; k8s-api and storage-api's S3 backend test the same
+/// statuses.
+#[tokio::test]
+async fn bare_statuses_map_and_retry_by_the_shared_table() {
+    let server = Server::start(|req| match req.path() {
+        "/v2/" => Response::json(200, json!({})),
+        p => match p
+            .strip_prefix("/v2/s")
+            .and_then(|p| p.strip_suffix("/tags/list"))
+        {
+            Some(code) => Response::bytes(code.parse().unwrap(), "text/plain", b"no".to_vec()),
+            None => errors(404, "NOT_FOUND", "no route"),
+        },
+    })
+    .await;
+    let reg = connect_registry(
+        &RegistryConfig::new(server.url.clone())
+            .allow_http(true)
+            .max_retries(1),
+    )
+    .unwrap();
+    reg.list_tags("s404").await.unwrap_err(); // the /v2/ probe
+    for (code, kind, retryable) in [
+        (408, ErrorKind::Timeout, true),
+        (410, ErrorKind::NotFound, false),
+        (500, ErrorKind::Internal, true),
+    ] {
+        let shared = kubepkg_util::http_status::classify(code);
+        assert_eq!((shared.kind, shared.retryable), (kind, retryable));
+        let before = server.requests().len();
+        let e = reg.list_tags(&format!("s{code}")).await.unwrap_err();
+        assert_eq!((e.status(), e.kind()), (Some(code), kind), "{e}");
+        let sent = server.requests().len() - before;
+        assert_eq!(sent, if retryable { 2 } else { 1 }, "{code}");
+    }
 }
 
 #[tokio::test]
