@@ -148,34 +148,7 @@ where
             let detail = format!("{what}: {status} {code} {msg}")
                 .trim_end()
                 .to_owned();
-            match (status, code.as_str()) {
-                (
-                    _,
-                    "InvalidAccessKeyId"
-                    | "SignatureDoesNotMatch"
-                    | "InvalidToken"
-                    | "ExpiredToken"
-                    | "InvalidSecurity",
-                ) => Error::Unauthorized(detail),
-                (401, _) => Error::Unauthorized(detail),
-                (_, "NoSuchBucket" | "NoSuchKey" | "NoSuchUpload" | "NotFound") | (404, _) => {
-                    Error::NotFound(detail)
-                }
-                (_, "BucketAlreadyOwnedByYou" | "BucketAlreadyExists") => {
-                    Error::AlreadyExists(detail)
-                }
-                (_, "BucketNotEmpty") => Error::Conflict(detail),
-                (_, "BadDigest" | "InvalidDigest" | "XAmzContentSHA256Mismatch") => {
-                    Error::Integrity(detail)
-                }
-                (403, _) => Error::Forbidden(detail),
-                (409, _) | (412, _) => Error::Conflict(detail),
-                (400, _) | (411, _) | (413, _) | (416, _) => Error::Invalid(detail),
-                (501, _) => Error::Unsupported(detail),
-                (503, _) | (500, _) | (502, _) | (504, _) => Error::Unavailable(detail),
-                (_, "SlowDown" | "RequestTimeout") => Error::Unavailable(detail),
-                _ => Error::Internal(detail),
-            }
+            service_error(status, &code, detail)
         }
         SdkError::TimeoutError(_) => Error::Timeout(what),
         SdkError::DispatchFailure(d) => {
@@ -194,6 +167,42 @@ where
         SdkError::ResponseError(_) => Error::Unavailable(format!("{what}: {}", DisplayChain(&e))),
         SdkError::ConstructionFailure(_) => Error::Invalid(format!("{what}: {}", DisplayChain(&e))),
         _ => Error::Internal(format!("{what}: {}", DisplayChain(&e))),
+    }
+}
+
+/// Maps an S3 error answer: the S3 error code when it says more (bad
+/// credentials, a missing bucket or key, an existing bucket, a bucket not
+/// empty, a body that fails its checksum, throttling), else the status by
+/// the table every kubepkg HTTP backend shares
+/// ([`kubepkg_util::http_status::classify`]: 408 and 504 Timeout, 410
+/// NotFound, 412 Conflict, 429 / 502 / 503 Unavailable, 500 Internal, …).
+fn service_error(status: u16, code: &str, detail: String) -> Error {
+    use kubepkg_util::ErrorKind;
+    match code {
+        "InvalidAccessKeyId"
+        | "SignatureDoesNotMatch"
+        | "InvalidToken"
+        | "ExpiredToken"
+        | "InvalidSecurity" => Error::Unauthorized(detail),
+        "NoSuchBucket" | "NoSuchKey" | "NoSuchUpload" | "NotFound" => Error::NotFound(detail),
+        "BucketAlreadyOwnedByYou" | "BucketAlreadyExists" => Error::AlreadyExists(detail),
+        "BucketNotEmpty" => Error::Conflict(detail),
+        "BadDigest" | "InvalidDigest" | "XAmzContentSHA256Mismatch" => Error::Integrity(detail),
+        // S3 answers both 503 SlowDown and 400 RequestTimeout (the upload
+        // stalled) for what a later try may get through.
+        "SlowDown" | "RequestTimeout" => Error::Unavailable(detail),
+        _ => match kubepkg_util::http_status::kind(status) {
+            ErrorKind::NotFound => Error::NotFound(detail),
+            ErrorKind::AlreadyExists => Error::AlreadyExists(detail),
+            ErrorKind::Conflict => Error::Conflict(detail),
+            ErrorKind::Invalid => Error::Invalid(detail),
+            ErrorKind::Unauthorized => Error::Unauthorized(detail),
+            ErrorKind::Forbidden => Error::Forbidden(detail),
+            ErrorKind::Unavailable => Error::Unavailable(detail),
+            ErrorKind::Timeout => Error::Timeout(detail),
+            ErrorKind::Unsupported => Error::Unsupported(detail),
+            _ => Error::Internal(detail),
+        },
     }
 }
 
@@ -1483,6 +1492,59 @@ impl ObjectStorage for S3Storage {
 mod tests {
     use super::*;
     use crate::secret::Secret;
+    use kubepkg_util::ErrorKind;
+
+    /// Without a code that says more, a status means what it means to every
+    /// other kubepkg HTTP backend (k8s-api and image-api test the same
+    /// statuses).
+    #[test]
+    fn bare_statuses_follow_the_shared_table() {
+        for status in [
+            400, 401, 403, 404, 405, 408, 409, 410, 411, 412, 413, 416, 418, 422, 429, 500, 501,
+            502, 503, 504, 599,
+        ] {
+            let shared = kubepkg_util::http_status::kind(status);
+            for code in ["", "InternalError", "SomethingNew"] {
+                let e = service_error(status, code, "d".into());
+                assert_eq!(e.kind(), shared, "{status} {code}: {e:?}");
+            }
+        }
+        assert_eq!(
+            service_error(408, "", "d".into()).kind(),
+            ErrorKind::Timeout
+        );
+        assert_eq!(
+            service_error(410, "", "d".into()).kind(),
+            ErrorKind::NotFound
+        );
+        assert_eq!(
+            service_error(500, "", "d".into()).kind(),
+            ErrorKind::Internal
+        );
+    }
+
+    #[test]
+    fn s3_codes_refine_statuses() {
+        let kind = |status, code| service_error(status, code, "d".into()).kind();
+        assert_eq!(kind(403, "InvalidAccessKeyId"), ErrorKind::Unauthorized);
+        assert_eq!(kind(403, "SignatureDoesNotMatch"), ErrorKind::Unauthorized);
+        assert_eq!(kind(403, "AccessDenied"), ErrorKind::Forbidden);
+        assert_eq!(kind(404, "NoSuchKey"), ErrorKind::NotFound);
+        assert_eq!(
+            kind(409, "BucketAlreadyOwnedByYou"),
+            ErrorKind::AlreadyExists
+        );
+        assert_eq!(kind(409, "BucketNotEmpty"), ErrorKind::Conflict);
+        assert_eq!(kind(400, "BadDigest"), ErrorKind::Internal);
+        assert!(matches!(
+            service_error(400, "BadDigest", "d".into()),
+            Error::Integrity(_)
+        ));
+        assert_eq!(kind(503, "SlowDown"), ErrorKind::Unavailable);
+        assert_eq!(kind(400, "RequestTimeout"), ErrorKind::Unavailable);
+        assert_eq!(kind(412, "PreconditionFailed"), ErrorKind::Conflict);
+        assert_eq!(kind(501, "NotImplemented"), ErrorKind::Unsupported);
+    }
 
     #[test]
     fn copy_source_is_encoded() {
