@@ -2,9 +2,12 @@
 //!
 //! Every failure of the Kubernetes API is mapped to one of the shared
 //! [`ErrorKind`]s: the HTTP status and the `reason` of the server's `Status`
-//! decide (404 → NotFound, 409 → Conflict or AlreadyExists, 422 → Invalid
-//! with the server's field causes, 401, 403, 429/5xx → Unavailable,
-//! 504 → Timeout); transport failures are Unavailable (a server
+//! decide: the status by the table every kubepkg HTTP backend shares
+//! ([`kubepkg_util::http_status`]: 404 → NotFound, 409 → Conflict, 422 →
+//! Invalid with the server's field causes, 401, 403, 408 → Timeout, 410 →
+//! NotFound, 429/502/503 → Unavailable, 500 → Internal, 504 → Timeout),
+//! refined by the reason (see [`kind_of_status`]: `AlreadyExists`, an
+//! `Expired` 410 → Conflict); transport failures are Unavailable (a server
 //! certificate that fails verification says so, and is not retried), except credentials
 //! that can never be sent (a bearer token or basic-auth value that is not a
 //! valid header, an exec plugin without a command), which are
@@ -51,6 +54,17 @@ pub struct ApiFailure {
     pub causes: Vec<Cause>,
     /// `Status.details.retryAfterSeconds`, when the server suggested one.
     pub retry_after_secs: Option<u32>,
+}
+
+impl ApiFailure {
+    /// Whether the same request may succeed when sent again, by its status
+    /// ([`kubepkg_util::http_status::classify`]: 408, 429, 500, 502, 503,
+    /// 504). Whether the request's *method* may safely be resent is the
+    /// caller's decision; this client's own retries resend only idempotent
+    /// requests on anything but 429.
+    pub fn retryable(&self) -> bool {
+        kubepkg_util::http_status::retryable(self.code)
+    }
 }
 
 impl fmt::Display for ApiFailure {
@@ -145,6 +159,15 @@ impl Error {
         self.kind() == ErrorKind::NotFound
     }
 
+    /// Whether the same call may succeed when made again: the kind is
+    /// Unavailable or Timeout, or the API server answered a status the
+    /// shared table calls retryable ([`ApiFailure::retryable`]: a `500`
+    /// is Internal, yet worth another try). Whether the call's method may
+    /// safely be repeated is the caller's decision.
+    pub fn is_retryable(&self) -> bool {
+        self.kind().is_retryable() || self.api().is_some_and(ApiFailure::retryable)
+    }
+
     /// Whether the server answered `410 Gone` (an expired resourceVersion).
     pub fn is_gone(&self) -> bool {
         matches!(self, Error::Api(f) if f.code == 410 || f.reason == "Expired" || f.reason == "Gone")
@@ -169,24 +192,31 @@ impl HasErrorKind for Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Maps an HTTP status code and a `Status.reason` to the shared kind.
+///
+/// The status decides by the one table of
+/// [`kubepkg_util::http_status::classify`], shared with every other kubepkg
+/// HTTP backend; a `reason` the API server set refines it:
+///
+/// | reason | kind |
+/// |---|---|
+/// | `AlreadyExists` | `AlreadyExists` (a 409 is `Conflict` by status alone) |
+/// | `NotFound`, `Gone` | `NotFound` |
+/// | `Expired` | `Conflict`: a compacted resourceVersion or an expired continue token (`410`) — the caller's view is stale and must be re-listed, as after a lost optimistic-concurrency race |
+/// | `Forbidden` | `Forbidden` |
+/// | `Unauthorized` | `Unauthorized` |
+/// | `Invalid`, `BadRequest` | `Invalid` |
+/// | `Timeout`, `ServerTimeout` | `Timeout` |
+/// | anything else | the table's kind for `code` |
 pub fn kind_of_status(code: u16, reason: &str) -> ErrorKind {
-    match (code, reason) {
-        (_, "AlreadyExists") => ErrorKind::AlreadyExists,
-        (_, "NotFound") => ErrorKind::NotFound,
-        (_, "Forbidden") => ErrorKind::Forbidden,
-        (_, "Unauthorized") => ErrorKind::Unauthorized,
-        (_, "Invalid") | (_, "BadRequest") => ErrorKind::Invalid,
-        (_, "Timeout") | (_, "ServerTimeout") => ErrorKind::Timeout,
-        (400, _) | (405, _) | (406, _) | (413, _) | (415, _) | (422, _) => ErrorKind::Invalid,
-        (401, _) => ErrorKind::Unauthorized,
-        (403, _) => ErrorKind::Forbidden,
-        (404, _) => ErrorKind::NotFound,
-        (409, _) | (410, _) | (412, _) => ErrorKind::Conflict,
-        (429, _) => ErrorKind::Unavailable,
-        (501, _) => ErrorKind::Unsupported,
-        (504, _) => ErrorKind::Timeout,
-        (500..=599, _) => ErrorKind::Unavailable,
-        _ => ErrorKind::Internal,
+    match reason {
+        "AlreadyExists" => ErrorKind::AlreadyExists,
+        "NotFound" | "Gone" => ErrorKind::NotFound,
+        "Expired" => ErrorKind::Conflict,
+        "Forbidden" => ErrorKind::Forbidden,
+        "Unauthorized" => ErrorKind::Unauthorized,
+        "Invalid" | "BadRequest" => ErrorKind::Invalid,
+        "Timeout" | "ServerTimeout" => ErrorKind::Timeout,
+        _ => kubepkg_util::http_status::kind(code),
     }
 }
 
@@ -353,7 +383,50 @@ mod tests {
         );
         assert_eq!(kind_of_status(504, ""), ErrorKind::Timeout);
         assert_eq!(kind_of_status(410, "Expired"), ErrorKind::Conflict);
-        assert_eq!(kind_of_status(418, ""), ErrorKind::Internal);
+        assert_eq!(kind_of_status(410, "Gone"), ErrorKind::NotFound);
+        assert_eq!(kind_of_status(500, "ServerTimeout"), ErrorKind::Timeout);
+        assert_eq!(kind_of_status(418, ""), ErrorKind::Invalid);
+    }
+
+    /// Without a reason, a status means what it means to every other kubepkg
+    /// HTTP backend (image-api and storage-api's S3 test the same statuses).
+    #[test]
+    fn bare_statuses_follow_the_shared_table() {
+        for code in [
+            400, 401, 403, 404, 405, 408, 409, 410, 412, 413, 422, 429, 500, 501, 502, 503, 504,
+            418, 599,
+        ] {
+            let shared = kubepkg_util::http_status::classify(code);
+            assert_eq!(kind_of_status(code, ""), shared.kind, "{code}");
+            assert_eq!(kind_of_status(code, "SomethingNew"), shared.kind, "{code}");
+        }
+        assert_eq!(kind_of_status(408, ""), ErrorKind::Timeout);
+        assert_eq!(kind_of_status(410, ""), ErrorKind::NotFound);
+        assert_eq!(kind_of_status(500, "InternalError"), ErrorKind::Internal);
+    }
+
+    #[test]
+    fn a_500_is_internal_yet_retryable() {
+        let api = |code: u16, reason: &str| {
+            Error::Api(ApiFailure {
+                kind: kind_of_status(code, reason),
+                code,
+                reason: reason.into(),
+                message: String::new(),
+                causes: Vec::new(),
+                retry_after_secs: None,
+            })
+        };
+        let e = api(500, "InternalError");
+        assert_eq!(e.kind(), ErrorKind::Internal);
+        assert!(e.is_retryable());
+        assert!(api(408, "").is_retryable());
+        assert!(api(503, "ServiceUnavailable").is_retryable());
+        assert!(!api(410, "Expired").is_retryable());
+        assert!(!api(404, "NotFound").is_retryable());
+        assert!(!api(501, "").is_retryable());
+        assert!(Error::Unavailable("refused".into()).is_retryable());
+        assert!(!Error::Internal("bug".into()).is_retryable());
     }
 
     #[test]

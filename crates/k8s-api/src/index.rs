@@ -9,7 +9,6 @@ use crate::resource::ListOptions;
 use crate::{Client, Error, Result};
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
 use kube::ResourceExt as _;
-use kubepkg_util::ErrorKind;
 use kubepkg_util::quantity::Quantity;
 use std::collections::{BTreeMap, HashMap};
 
@@ -71,7 +70,7 @@ impl Metrics {
 /// rather than a problem of the caller (Forbidden, Invalid…), which stays
 /// an error.
 fn metrics_unavailable(e: &Error) -> bool {
-    matches!(e.kind(), ErrorKind::Unavailable | ErrorKind::Timeout)
+    e.is_retryable()
 }
 
 /// The cluster overview.

@@ -221,7 +221,9 @@ where
 ///
 /// - 429 always: the API server's flow control rejects a request before
 ///   handling it, whatever its method;
-/// - 5xx (500, 502, 503, 504), timeouts and other transport failures only
+/// - the other statuses [`kubepkg_util::http_status::classify`] calls
+///   retryable (408, 500, 502, 503, 504), timeouts and other transport
+///   failures only
 ///   for idempotent requests (GET, HEAD, OPTIONS, PUT, DELETE, and a
 ///   server-side apply PATCH): a POST, a JSON / merge / strategic PATCH
 ///   answered 503 — by a proxy or a load balancer in front of the API
@@ -318,14 +320,11 @@ impl<R> tower::retry::Policy<Request<kube::client::Body>, Response<R>, BoxError>
         let delay = match result {
             Ok(resp) => {
                 let status = resp.status();
-                let retry = match status {
-                    StatusCode::TOO_MANY_REQUESTS => true,
-                    StatusCode::INTERNAL_SERVER_ERROR
-                    | StatusCode::BAD_GATEWAY
-                    | StatusCode::SERVICE_UNAVAILABLE
-                    | StatusCode::GATEWAY_TIMEOUT => idem,
-                    _ => false,
-                };
+                // Whether the status is worth another try comes from the
+                // table every kubepkg backend shares; whether this request
+                // may be resent is decided here.
+                let retry = kubepkg_util::http_status::retryable(status.as_u16())
+                    && (status == StatusCode::TOO_MANY_REQUESTS || idem);
                 if !retry {
                     return None;
                 }
@@ -527,8 +526,8 @@ mod tests {
         assert!(p.retry(&mut req, &mut busy).is_some());
         assert!(p.retry(&mut req, &mut busy).is_some());
         assert!(p.retry(&mut req, &mut busy).is_none());
-        // A 5xx on a POST may have been processed: not retried.
-        for code in [500, 502, 503, 504] {
+        // A 5xx (or a 408) on a POST may have been processed: not retried.
+        for code in [408, 500, 502, 503, 504] {
             let mut p = RetryPolicy::new(2);
             let mut failed: Result<Response<()>, BoxError> =
                 Ok(Response::builder().status(code).body(()).unwrap());
@@ -572,6 +571,18 @@ mod tests {
                 p.retry(&mut r, &mut down).is_some(),
                 retried,
                 "{method} {ct:?}"
+            );
+        }
+        // Which statuses a GET retries is the shared table's flag.
+        for code in 400..=599u16 {
+            let mut p = RetryPolicy::new(3);
+            let mut r = req("GET", None);
+            let mut answered: Result<Response<()>, BoxError> =
+                Ok(Response::builder().status(code).body(()).unwrap());
+            assert_eq!(
+                p.retry(&mut r, &mut answered).is_some(),
+                kubepkg_util::http_status::retryable(code),
+                "{code}"
             );
         }
         // A refused connection sent nothing: retried for a POST too.

@@ -171,6 +171,31 @@ async fn too_many_requests_is_retried_after_the_servers_delay() {
     assert_eq!(seen.lock().expect("lock").len(), 2);
 }
 
+/// A bare status (a proxy's, or a Status without a reason) maps as the
+/// table every kubepkg HTTP backend shares says; image-api and storage-api's
+/// S3 backend test the same statuses.
+#[tokio::test]
+async fn bare_statuses_map_by_the_shared_table() {
+    let mut obj = k8s_openapi::api::core::v1::ConfigMap::default();
+    obj.metadata.name = Some("a".into());
+    for (code, kind, retryable) in [
+        (408, ErrorKind::Timeout, true),
+        (410, ErrorKind::NotFound, false),
+        (500, ErrorKind::Internal, true),
+    ] {
+        let shared = kubepkg_util::http_status::classify(code);
+        assert_eq!((shared.kind, shared.retryable), (kind, retryable));
+        // A POST: sent once whatever the status, so the answer is the error.
+        let (url, seen) = server(vec![reply(code, &status_body(code, ""))]).await;
+        let c = connect(&cfg(&url)).await.expect("client");
+        let err = c.config_maps("d").create(&obj).await.unwrap_err();
+        assert_eq!(err.kind(), kind, "{code}: {err}");
+        let failure = err.api().expect("an API failure");
+        assert_eq!((failure.code, failure.retryable()), (code, retryable));
+        assert_eq!(seen.lock().expect("lock").len(), 1, "{code}");
+    }
+}
+
 #[tokio::test]
 async fn a_create_answered_5xx_is_sent_once_but_a_get_is_retried() {
     let cm = r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a","namespace":"d","resourceVersion":"1"}}"#;
@@ -178,7 +203,12 @@ async fn a_create_answered_5xx_is_sent_once_but_a_get_is_retried() {
     obj.metadata.name = Some("a".into());
     // A POST answered 503 or 500 may have been carried out (by the server
     // behind a proxy, say): sending it again could create it twice.
-    for (code, reason) in [(503, "ServiceUnavailable"), (500, "InternalError")] {
+    // (500 is Internal by the table every kubepkg backend shares, 503
+    // Unavailable; both are retryable.)
+    for (code, reason, kind) in [
+        (503, "ServiceUnavailable", ErrorKind::Unavailable),
+        (500, "InternalError", ErrorKind::Internal),
+    ] {
         let (url, seen) = server(vec![
             reply(code, &status_body(code, reason)),
             reply(201, cm),
@@ -186,7 +216,8 @@ async fn a_create_answered_5xx_is_sent_once_but_a_get_is_retried() {
         .await;
         let c = connect(&cfg(&url)).await.expect("client");
         let err = c.config_maps("d").create(&obj).await.unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+        assert_eq!(err.kind(), kind, "{err}");
+        assert!(err.api().is_some_and(|f| f.retryable()), "{err}");
         assert_eq!(err.api().map(|f| f.code), Some(code), "{err}");
         let seen = seen.lock().expect("lock").clone();
         assert_eq!(seen.len(), 1, "{code}: {seen:?}");

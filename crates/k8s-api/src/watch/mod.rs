@@ -84,7 +84,6 @@ use crate::{Error, Result};
 use futures::stream::{BoxStream, StreamExt as _};
 use kube::api::{WatchEvent, WatchParams};
 use kube::{Resource, ResourceExt as _};
-use kubepkg_util::ErrorKind;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::{HashMap, VecDeque};
@@ -281,9 +280,10 @@ where
     }
 
     /// Errors that retrying cannot fix (Forbidden, NotFound, an event that
-    /// does not decode…) end the stream; transport trouble does not.
+    /// does not decode…) end the stream; transport trouble and a status the
+    /// shared table calls retryable (a 500 mid-watch, say) do not.
     fn fatal(&mut self, e: &Error) -> bool {
-        !matches!(e.kind(), ErrorKind::Unavailable | ErrorKind::Timeout) && !e.is_gone()
+        !e.is_retryable() && !e.is_gone()
     }
 
     fn healthy(&mut self) {
