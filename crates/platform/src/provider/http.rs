@@ -1,8 +1,10 @@
 //! The one HTTP client shape every vendor adapter uses: reqwest with TLS
 //! verified (an extra CA may be trusted; skipping verification is not
 //! offered), connect and request timeouts, and retries of what the vendor
-//! answered as throttling (mapped to [`ErrorKind::Unavailable`]) or of a
-//! connection that failed, with backoff. Auth failures, bad requests and
+//! answered as throttling or unavailability (mapped to
+//! [`ErrorKind::Unavailable`]: a throttling code, or a bare 429 / 502 / 503
+//! by the table every kubepkg HTTP backend shares, see [`status_kind`]) or
+//! of a connection that failed, with backoff. Auth failures, bad requests and
 //! vendor-side errors are never retried: a create is not idempotent.
 //!
 //! Every call runs in a `tracing` span with the backend, the operation and
@@ -220,19 +222,14 @@ pub fn missing(provider: &str, what: &str, request_id: Option<String>) -> Error 
     )
 }
 
-/// The kind an HTTP status maps to when the body says nothing better.
+/// The kind an HTTP status maps to when the body says nothing better: the
+/// table every kubepkg HTTP backend shares
+/// ([`kubepkg_util::http_status::classify`]), so a vendor's bare 408 is
+/// Timeout, 410 NotFound, 412 Conflict, 429 / 502 / 503 Unavailable (and so
+/// retried by [`VendorHttp::call`]), 500 Internal, 504 Timeout. An adapter
+/// refines it with the vendor's error code first.
 pub fn status_kind(status: u16) -> ErrorKind {
-    match status {
-        400 | 422 => ErrorKind::Invalid,
-        401 => ErrorKind::Unauthorized,
-        403 => ErrorKind::Forbidden,
-        404 => ErrorKind::NotFound,
-        409 => ErrorKind::Conflict,
-        429 | 503 => ErrorKind::Unavailable,
-        501 => ErrorKind::Unsupported,
-        504 => ErrorKind::Timeout,
-        _ => ErrorKind::Internal,
-    }
+    kubepkg_util::http_status::kind(status)
 }
 
 /// Parses a JSON body; a body that is not JSON is a MalformedResponse.
@@ -363,5 +360,28 @@ pub fn nodes_poll(
     PollResult::Failed {
         message: format!("unknown operation handle {handle:?}"),
         code: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A vendor's bare status means what it means to every other kubepkg
+    /// HTTP backend (k8s-api, image-api and storage-api's S3 test the same).
+    #[test]
+    fn bare_statuses_follow_the_shared_table() {
+        for status in [
+            400, 401, 403, 404, 405, 408, 409, 410, 412, 418, 422, 429, 500, 501, 502, 503, 504,
+        ] {
+            assert_eq!(
+                status_kind(status),
+                kubepkg_util::http_status::kind(status),
+                "{status}"
+            );
+        }
+        assert_eq!(status_kind(408), ErrorKind::Timeout);
+        assert_eq!(status_kind(410), ErrorKind::NotFound);
+        assert_eq!(status_kind(500), ErrorKind::Internal);
     }
 }
