@@ -94,6 +94,46 @@ impl ListOptions {
     }
 }
 
+/// `raw` (a JSON object) with `"apiVersion"` and `"kind"` (both already
+/// JSON strings) in front, unless it has them.
+fn with_type_meta(
+    raw: Box<serde_json::value::RawValue>,
+    api_version: &str,
+    kind: &str,
+) -> Result<Box<serde_json::value::RawValue>> {
+    /// The top-level keys that matter; everything else is skipped unread.
+    #[derive(serde::Deserialize)]
+    struct Top {
+        #[serde(rename = "apiVersion")]
+        api_version: Option<serde::de::IgnoredAny>,
+        kind: Option<serde::de::IgnoredAny>,
+    }
+    let text = raw.get();
+    let Some(rest) = text.trim_start().strip_prefix('{') else {
+        return Err(Error::Invalid("list: an item is not a JSON object".into()));
+    };
+    let top: Top = serde_json::from_str(text)
+        .map_err(|e| Error::Invalid(format!("list: an item is not valid JSON: {e}")))?;
+    if top.api_version.is_some() && top.kind.is_some() {
+        // Custom resources' list items carry both.
+        return Ok(raw);
+    }
+    let rest = rest.trim_start();
+    let sep = if rest.starts_with('}') { "" } else { "," };
+    let out = format!("{{\"apiVersion\":{api_version},\"kind\":{kind}{sep}{rest}");
+    serde_json::value::RawValue::from_string(out)
+        .map_err(|e| Error::Invalid(format!("list: an item is not valid JSON: {e}")))
+}
+
+/// A list answer with its items undecoded.
+#[derive(serde::Deserialize)]
+struct RawList {
+    #[serde(default)]
+    metadata: kube::core::ListMeta,
+    #[serde(default)]
+    items: Vec<Box<serde_json::value::RawValue>>,
+}
+
 /// One page of a list.
 #[derive(Debug, Clone)]
 pub struct Page<K> {
@@ -297,6 +337,70 @@ where
             resource_version: list.metadata.resource_version,
             items: list.items,
         })
+    }
+
+    /// One page with each object left as the API server sent it: JSON text,
+    /// checked well-formed but not decoded into `K`. For a caller that only
+    /// passes the objects on (a proxy, a REST service answering JSON) this
+    /// skips building and dropping a typed object per item; the objects are
+    /// what a typed list would re-serialize, plus any field `K` does not
+    /// know.
+    pub async fn list_page_json(
+        &self,
+        opts: &ListOptions,
+        continue_token: Option<String>,
+    ) -> Result<Page<Box<serde_json::value::RawValue>>>
+    where
+        K::DynamicType: Default,
+    {
+        self.check_scope()?;
+        let lp = opts.to_params(continue_token);
+        let request = kube::core::Request::new(self.api.resource_url())
+            .list(&lp)
+            .map_err(|e| Error::Invalid(format!("list request: {e}")))?;
+        let client = self.api.clone().into_client();
+        let list: RawList = self
+            .client
+            .run("list", &self.target(None), client.request(request))
+            .await?;
+        // A list's items carry no apiVersion / kind; a typed object
+        // serializes both, so put them back for the same shape.
+        let dt = K::DynamicType::default();
+        let quoted =
+            |v: &str| serde_json::to_string(v).map_err(|e| Error::Invalid(format!("list: {e}")));
+        let api_version = quoted(&K::api_version(&dt))?;
+        let kind = quoted(&K::kind(&dt))?;
+        let items = list
+            .items
+            .into_iter()
+            .map(|raw| with_type_meta(raw, &api_version, &kind))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Page {
+            continue_token: list.metadata.continue_.filter(|c| !c.is_empty()),
+            resource_version: list.metadata.resource_version,
+            items,
+        })
+    }
+
+    /// Every object as the API server's JSON ([`Self::list_page_json`]),
+    /// all pages collected.
+    pub async fn list_json(
+        &self,
+        opts: &ListOptions,
+    ) -> Result<Vec<Box<serde_json::value::RawValue>>>
+    where
+        K::DynamicType: Default,
+    {
+        let mut out = Vec::new();
+        let mut token = None;
+        loop {
+            let page = self.list_page_json(opts, token).await?;
+            out.extend(page.items);
+            match page.continue_token {
+                Some(t) => token = Some(t),
+                None => return Ok(out),
+            }
+        }
     }
 
     /// Every object, following continue tokens, as a lazy stream: only one
@@ -504,6 +608,39 @@ pub(crate) fn check_namespace(namespace: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn raw(s: &str) -> Box<serde_json::value::RawValue> {
+        serde_json::value::RawValue::from_string(s.to_owned()).unwrap()
+    }
+
+    #[test]
+    fn list_items_get_their_type_meta_once() {
+        let typed = |s: &str| {
+            let out = with_type_meta(raw(s), "\"v1\"", "\"Pod\"").unwrap();
+            serde_json::from_str::<serde_json::Value>(out.get()).unwrap()
+        };
+        // A built-in type's item: both added, nothing else changed; a
+        // nested kind (an owner reference) does not count.
+        let v = typed(
+            r#" {"metadata": {"name": "a", "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet"}]}}"#,
+        );
+        assert_eq!(v["apiVersion"], "v1");
+        assert_eq!(v["kind"], "Pod");
+        assert_eq!(v["metadata"]["ownerReferences"][0]["kind"], "ReplicaSet");
+        assert_eq!(
+            typed("{}"),
+            serde_json::json!({"apiVersion": "v1", "kind": "Pod"})
+        );
+        // A custom resource's item already has both: left as it is.
+        let crd = r#"{"apiVersion":"x.io/v1","kind":"At","spec":{}}"#;
+        assert_eq!(
+            with_type_meta(raw(crd), "\"v1\"", "\"Pod\"").unwrap().get(),
+            crd
+        );
+        // Not an object: Invalid, no panic.
+        let e = with_type_meta(raw("[1]"), "\"v1\"", "\"Pod\"").unwrap_err();
+        assert_eq!(e.kind(), kubepkg_util::ErrorKind::Invalid);
+    }
 
     #[test]
     fn names_are_checked() {

@@ -183,23 +183,25 @@ async fn floor(client: &kube::Client, concurrency: usize, secs: u64, pods: usize
     from_samples(lat, t.elapsed())
 }
 
+/// `kubectl get pods -n <ns> -o json` against the local control plane.
+fn kubectl_get_pods() -> Command {
+    let mut c = Command::new(support::kubectl());
+    c.args([
+        "get",
+        "pods",
+        "-n",
+        namespace(),
+        "-o",
+        "json",
+        "--kubeconfig",
+    ])
+    .arg(&support::env().kubeconfig);
+    c
+}
+
 /// (a): `kubectl get pods -o json`, one process per request.
 fn kubectl(concurrency: usize, secs: u64, pods: usize) -> Load {
-    let kubectl = support::kubectl();
-    let kubeconfig = support::env().kubeconfig.clone();
-    let check = Command::new(&kubectl)
-        .args([
-            "get",
-            "pods",
-            "-n",
-            namespace(),
-            "-o",
-            "json",
-            "--kubeconfig",
-        ])
-        .arg(&kubeconfig)
-        .output()
-        .expect("kubectl");
+    let check = kubectl_get_pods().output().expect("kubectl");
     let v: serde_json::Value = serde_json::from_slice(&check.stdout).expect("kubectl JSON");
     assert_eq!(
         v["items"].as_array().map(Vec::len),
@@ -210,22 +212,11 @@ fn kubectl(concurrency: usize, secs: u64, pods: usize) -> Load {
     let t = Instant::now();
     let threads: Vec<_> = (0..concurrency)
         .map(|_| {
-            let (kubectl, kubeconfig) = (kubectl.clone(), kubeconfig.clone());
             std::thread::spawn(move || {
                 let mut lat = Vec::new();
                 while Instant::now() < stop {
                     let s = Instant::now();
-                    let st = Command::new(&kubectl)
-                        .args([
-                            "get",
-                            "pods",
-                            "-n",
-                            namespace(),
-                            "-o",
-                            "json",
-                            "--kubeconfig",
-                        ])
-                        .arg(&kubeconfig)
+                    let st = kubectl_get_pods()
                         .stdout(Stdio::null())
                         .status()
                         .expect("kubectl");

@@ -62,6 +62,22 @@ async fn pods_run_on_kwok_nodes_and_list_by_selector_and_pages() {
     assert_eq!(first.items.len(), 2);
     assert!(first.continue_token.is_some());
 
+    // The same list left as the API server's JSON, over pages of 2: the
+    // same objects a typed list re-serializes, apiVersion and kind included.
+    let opts = ListOptions::labels("app=demo").page_size(2);
+    let raw = pods.list_json(&opts).await.expect("list_json");
+    let typed = pods.list(&opts).await.expect("list");
+    assert_eq!(raw.len(), 5);
+    for (r, t) in raw.iter().zip(&typed) {
+        let r: serde_json::Value = serde_json::from_str(r.get()).expect("raw item is JSON");
+        let t = serde_json::to_value(t).expect("typed item");
+        assert_eq!(r["apiVersion"], "v1");
+        assert_eq!(r["kind"], "Pod");
+        assert_eq!(r["metadata"]["name"], t["metadata"]["name"]);
+        assert_eq!(r["metadata"]["uid"], t["metadata"]["uid"]);
+        assert_eq!(r["spec"]["nodeName"], t["spec"]["nodeName"]);
+    }
+
     // Events of a pod (the scheduler reports Scheduled).
     let evs = pods.events("p0").await.expect("events");
     assert!(evs.iter().any(|e| e.reason == "Scheduled"), "{evs:?}");

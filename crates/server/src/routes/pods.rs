@@ -47,7 +47,9 @@ pub async fn list(
         field_selector: q.fields,
         ..Default::default()
     };
-    let pods = client.pods(&ns).list(&opts).await?;
+    // Passed on as the API server's JSON: nothing here reads a pod's
+    // fields, so none is decoded and re-encoded.
+    let pods = client.pods(&ns).list_json(&opts).await?;
     Ok(super::ok(PageOf::from(paginate(pods, &req))))
 }
 
