@@ -264,9 +264,28 @@ pub async fn import_with(admin: &ClusterConfig, opts: &ImportOptions) -> Result<
         service_account: sa_name.clone(),
         version: String::new(),
     };
-    // Prove the stored credentials work before handing them out.
+    // Prove the stored credentials work before handing them out. The API
+    // server checks a service-account token Secret through its informer
+    // cache, so a token minted a moment ago can be refused (401) until the
+    // cache has seen the Secret — more so on a loaded server. Unauthorized
+    // is retried with backoff until the token timeout; anything else at once.
     let check = Client::connect_named("import-check", &imported.to_config()).await?;
-    let version = check.version().await?.git_version;
+    let deadline = std::time::Instant::now() + opts.token_timeout;
+    let mut pause = std::time::Duration::from_millis(100);
+    let version = loop {
+        match check.version().await {
+            Ok(info) => break info.git_version,
+            Err(e)
+                if e.kind() == kubepkg_util::ErrorKind::Unauthorized
+                    && std::time::Instant::now() + pause < deadline =>
+            {
+                tracing::debug!(service_account = %sa_name, ?pause, "new token not accepted yet; retrying");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(std::time::Duration::from_secs(1));
+            }
+            Err(e) => return Err(e),
+        }
+    };
     tracing::info!(server = %imported.server, service_account = %sa_name, "cluster imported");
     Ok(ImportedCluster {
         version,
