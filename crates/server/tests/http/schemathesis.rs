@@ -1,6 +1,6 @@
 //! schemathesis (PyPI; `cargo xtask env up` installs it) against the
 //! server's own `/openapi.json`: a bounded number of generated requests
-//! per operation (examples, fuzzing and stateful phases, fixed seed), every
+//! per operation (examples and fuzzing phases, fixed seed), every
 //! answer checked for no server error, a documented status code, a
 //! documented content type and a body that matches the documented schema.
 //!
@@ -94,8 +94,15 @@ backend = "memory"
     // answers finite. Two operations are left out because they would end
     // the run's own access: DELETE /tokens/{id} (revokes the token the run
     // uses) and DELETE /clusters/{cluster} (un-imports the cluster the rest
-    // needs); both are covered by the auth and flow tests. The watch is a
-    // stream without end, which schemathesis cannot read to completion.
+    // needs); both are covered by the auth and flow tests. Cordon, uncordon
+    // and drain are left out too: they act on the real, shared kwok nodes
+    // (a first version's stateful phase followed links from the node list
+    // and cordoned all of them under the other tests); the auth and flow
+    // tests cover them. There is no stateful phase: the links it infers
+    // from earlier answers differ from run to run and some are invalid
+    // (GET /audit -> GET /tokens with a `store` parameter), which made the
+    // test pass or fail by chance. The watch is a stream without end,
+    // which schemathesis cannot read to completion.
     std::fs::write(
         &config,
         format!(
@@ -133,7 +140,7 @@ expected-statuses = ["2XX", "3XX", "4XX", "501"]
             "--checks",
             "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
             "--phases",
-            "examples,fuzzing,stateful",
+            "examples,fuzzing",
             "--max-examples",
             "30",
             "--seed",
@@ -149,6 +156,9 @@ expected-statuses = ["2XX", "3XX", "4XX", "501"]
         ])
         .args(["--exclude-name", "DELETE /tokens/{id}"])
         .args(["--exclude-name", "DELETE /clusters/{cluster}"])
+        .args(["--exclude-name", "POST /clusters/{cluster}/nodes/{node}/cordon"])
+        .args(["--exclude-name", "POST /clusters/{cluster}/nodes/{node}/uncordon"])
+        .args(["--exclude-name", "POST /clusters/{cluster}/nodes/{node}/drain"])
         .arg("--report-dir")
         .arg(&report)
         .output()
@@ -159,6 +169,20 @@ expected-statuses = ["2XX", "3XX", "4XX", "501"]
     // Clean up the cluster-side state before judging.
     let (status, v) = bundle_call(&s, "/clusters/st-local/apply/delete?bundle=schemathesis").await;
     assert_eq!(status, StatusCode::OK, "bundle delete: {v}");
+
+    // Nothing outside the run's own namespace changed: every node still
+    // takes pods.
+    let nodes = kubepkg_testenv::kubernetes().nodes.clone();
+    let client = kubepkg_k8s_api::connect(&kubepkg_k8s_api::ClusterConfig::kubeconfig_file(
+        &kubepkg_testenv::kubernetes().kubeconfig,
+    ))
+    .await
+    .expect("control plane");
+    for n in &nodes {
+        let node = client.nodes().get(n).await.expect("node");
+        let cordoned = node.spec.and_then(|s| s.unschedulable).unwrap_or(false);
+        assert!(!cordoned, "the schemathesis run cordoned {n}");
+    }
 
     assert!(
         out.status.success(),
