@@ -4,7 +4,7 @@ use crate::routes::{
     apply, clusters, objects, pods, queues, registries, resources, system, tokens, watch, workloads,
 };
 use utoipa::openapi::path::{HttpMethod, Operation, ParameterIn};
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
@@ -101,7 +101,8 @@ impl Modify for ErrorResponses {
                 };
                 let facts = OperationFacts {
                     protected: match &op.security {
-                        Some(s) => !s.is_empty() && !s.iter().all(is_empty_requirement),
+                        // `security(())` is one empty requirement: the operation is open.
+                        Some(s) => s.iter().any(|r| *r != SecurityRequirement::default()),
                         None => global_security,
                     },
                     has_path_params: op
@@ -146,11 +147,6 @@ fn operation_mut<'a>(
         HttpMethod::Patch => item.patch.as_mut(),
         _ => None,
     }
-}
-
-/// `security(())` — the operation is open.
-fn is_empty_requirement(r: &utoipa::openapi::security::SecurityRequirement) -> bool {
-    serde_json::to_value(r).is_ok_and(|v| v.as_object().is_some_and(|o| o.is_empty()))
 }
 
 #[derive(OpenApi)]

@@ -39,16 +39,14 @@ pub fn ensure() -> Res {
         "xtask: installing schemathesis {SCHEMATHESIS} from PyPI into {}",
         dir.display()
     );
-    let python = if sh::on_path("python3") {
-        "python3"
-    } else {
+    if !sh::on_path("python3") {
         return Err(
             "python3 is not on PATH (the server's schemathesis test needs it; \
                     install Debian's python3 and python3-venv)"
                 .into(),
         );
-    };
-    sh::run(Command::new(python).args(["-m", "venv"]).arg(&dir)).map_err(|e| {
+    }
+    sh::run(Command::new("python3").args(["-m", "venv"]).arg(&dir)).map_err(|e| {
         format!("creating a virtualenv for schemathesis (is python3-venv installed?): {e}")
     })?;
     sh::run(
